@@ -1,0 +1,1 @@
+//! The osspart client SDK.

@@ -1,0 +1,18 @@
+//! The OSS wire protocol, shared by the osspart client and server.
+//!
+//! Everything here is pure: no sockets, no files, no clocks read implicitly. A request the
+//! client builds and the server parses go through the very same types and the very same
+//! signer, so the two ends cannot drift apart.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod crc64;
+pub mod dialect;
+pub mod encoding;
+pub mod error;
+pub mod limits;
+pub mod sign;
+pub mod time_fmt;
+pub mod xml;
+
+pub use error::ErrorCode;
