@@ -60,6 +60,8 @@ error_codes! {
     InvalidObjectName = 400, "The specified object name is not valid.";
     InvalidBucketName = 400, "The specified bucket name is not valid.";
     InvalidRequest = 400, "The request is not valid.";
+    InvalidURI = 400, "Could not parse the specified URI.";
+    InvalidEncodingType = 400, "The encoding type is not valid; only url is supported.";
     IncompleteBody = 400, "The request body is shorter than its Content-Length.";
     InvalidEncryptionAlgorithmError = 400, "The encryption request you specified is not valid.";
     BucketAlreadyExists = 409, "The requested bucket name is not available.";

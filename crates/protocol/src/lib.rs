@@ -11,6 +11,7 @@ pub mod dialect;
 pub mod encoding;
 pub mod error;
 pub mod limits;
+pub mod range;
 pub mod sign;
 pub mod time_fmt;
 pub mod xml;

@@ -1,1 +1,16 @@
-//! The osspart local OSS server.
+//! `osspart serve`: a durable, single-node server that speaks the OSS REST API well enough for
+//! the official SDKs to use it unchanged.
+//!
+//! Metadata lives in an embedded database and bodies in immutable blob files; see
+//! [`store`] for the durability rules and [`http`] for the request pipeline.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod store;
+
+pub use config::ServerConfig;
+pub use server::{RunningServer, StartError};

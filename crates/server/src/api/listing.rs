@@ -1,0 +1,113 @@
+//! ListObjects (v1) and ListObjectsV2.
+
+use http::Response;
+use osspart_protocol::time_fmt;
+use osspart_protocol::xml::bucket::Owner;
+use osspart_protocol::xml::object::{
+    CommonPrefix, ListBucketResult, ListBucketResultV2, ObjectEntry,
+};
+
+use super::{encoding_type, maybe_encode, OWNER_ID};
+use crate::http::continuation;
+use crate::http::operation::ObjectListing;
+use crate::http::response::{self, Body};
+use crate::http::service::RequestContext;
+use crate::http::ApiError;
+use crate::store::{ListPage, ListQuery, ObjectSummary};
+
+async fn page(
+    ctx: &RequestContext<'_>,
+    bucket: &str,
+    l: &ObjectListing,
+) -> Result<ListPage<ObjectSummary>, ApiError> {
+    ctx.require_bucket(bucket).await?;
+    let q = ListQuery {
+        prefix: l.prefix.clone(),
+        delimiter: l.delimiter.clone(),
+        marker: l.marker.clone(),
+        max: l.max_keys,
+    };
+    let b = bucket.to_owned();
+    ctx.store(move |s| s.list_objects(&b, &q)).await
+}
+
+fn entries(page: &ListPage<ObjectSummary>, url: bool, with_owner: bool) -> Vec<ObjectEntry> {
+    page.entries
+        .iter()
+        .map(|o| ObjectEntry {
+            key: maybe_encode(&o.key, url),
+            last_modified: time_fmt::xml_timestamp(o.last_modified),
+            etag: o.etag.clone(),
+            object_type: super::object_headers::wire_type(o.object_type),
+            size: o.size,
+            storage_class: "Standard".to_owned(),
+            owner: with_owner.then(|| Owner {
+                id: OWNER_ID.to_owned(),
+                display_name: OWNER_ID.to_owned(),
+            }),
+        })
+        .collect()
+}
+
+fn prefixes(page: &ListPage<ObjectSummary>, url: bool) -> Vec<CommonPrefix> {
+    page.common_prefixes
+        .iter()
+        .map(|p| CommonPrefix {
+            prefix: maybe_encode(p, url),
+        })
+        .collect()
+}
+
+/// ListObjects (v1): every entry carries `Owner` (ali-oss needs it).
+pub async fn list_objects(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    l: ObjectListing,
+) -> Result<Response<Body>, ApiError> {
+    let page = page(ctx, &bucket, &l).await?;
+    let url = l.url_encoding;
+    Ok(response::xml_ok(&ListBucketResult {
+        name: bucket,
+        prefix: maybe_encode(&l.prefix, url),
+        marker: maybe_encode(&l.marker, url),
+        max_keys: l.max_keys,
+        delimiter: maybe_encode(&l.delimiter, url),
+        is_truncated: page.is_truncated,
+        next_marker: page
+            .is_truncated
+            .then(|| maybe_encode(&page.next_marker, url)),
+        encoding_type: encoding_type(url),
+        contents: entries(&page, url, true),
+        common_prefixes: prefixes(&page, url),
+    }))
+}
+
+/// ListObjectsV2: continuation tokens are opaque encodings of the next start key.
+pub async fn list_objects_v2(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    l: ObjectListing,
+    continuation_token: String,
+    start_after: String,
+    fetch_owner: bool,
+) -> Result<Response<Body>, ApiError> {
+    let page = page(ctx, &bucket, &l).await?;
+    let url = l.url_encoding;
+    let key_count = (page.entries.len() + page.common_prefixes.len()) as u32;
+    Ok(response::xml_ok(&ListBucketResultV2 {
+        name: bucket,
+        prefix: maybe_encode(&l.prefix, url),
+        continuation_token: (!continuation_token.is_empty()).then_some(continuation_token),
+        start_after: (!start_after.is_empty()).then(|| maybe_encode(&start_after, url)),
+        max_keys: l.max_keys,
+        delimiter: maybe_encode(&l.delimiter, url),
+        is_truncated: page.is_truncated,
+        next_continuation_token: page
+            .is_truncated
+            .then(|| continuation::encode(&page.next_marker)),
+        key_count,
+        encoding_type: encoding_type(url),
+        contents: entries(&page, url, fetch_owner),
+        common_prefixes: prefixes(&page, url),
+    }))
+}

@@ -1,0 +1,307 @@
+//! Multipart upload: initiate, upload part (and copy), complete, abort, list uploads and parts.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use osspart_protocol::xml::multipart::{
+    CompleteMultipartUpload, CompleteMultipartUploadResult, CopyPartResult,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, Part, Upload,
+};
+use osspart_protocol::xml::object::CommonPrefix;
+use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
+
+use super::object::{evaluate, load, Verdict};
+use super::{encoding_type, maybe_encode, read};
+use crate::http::body::{self, BodyChecks};
+use crate::http::operation::CopySource;
+use crate::http::response::{self, set_header, Body};
+use crate::http::service::RequestContext;
+use crate::http::ApiError;
+use crate::store::{CompleteParts, ObjectMeta, PartRow, UploadsQuery};
+
+/// InitiateMultipartUpload: records the upload and the future object's metadata.
+pub async fn initiate(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    meta: ObjectMeta,
+    forbid_overwrite: bool,
+    url_encoding: bool,
+) -> Result<Response<Body>, ApiError> {
+    let now = ctx.now;
+    let (b, k) = (bucket.clone(), key.clone());
+    let upload = ctx
+        .store(move |s| s.create_upload(&b, &k, meta, forbid_overwrite, now))
+        .await?;
+    Ok(response::xml_ok(&InitiateMultipartUploadResult {
+        bucket,
+        key: maybe_encode(&key, url_encoding),
+        upload_id: upload.upload_id,
+        encoding_type: encoding_type(url_encoding),
+    }))
+}
+
+fn part_response(part: &PartRow, md5: Option<[u8; 16]>) -> Response<Body> {
+    let mut r = response::empty(StatusCode::OK);
+    set_header(&mut r, "etag", &part.etag);
+    set_header(&mut r, "x-oss-hash-crc64ecma", &part.crc64.to_string());
+    if let Some(md5) = md5 {
+        set_header(&mut r, "content-md5", &STANDARD.encode(md5));
+    }
+    r
+}
+
+async fn require_upload(
+    ctx: &RequestContext<'_>,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), ApiError> {
+    ctx.require_bucket(bucket).await?;
+    let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+    ctx.store(move |s| s.upload(&b, &k, &u)).await?;
+    Ok(())
+}
+
+/// UploadPart: the upload must exist before a byte is read; the part replaces any earlier
+/// part with the same number.
+pub async fn upload_part(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_number: u32,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    require_upload(ctx, &bucket, &key, &upload_id).await?;
+    let checks = BodyChecks::from_headers(ctx.headers)?;
+    if checks.content_length.is_none() && !super::object::is_chunked(ctx) {
+        return Err(ApiError::new(ErrorCode::MissingContentLength));
+    }
+    let blob = body::ingest(&ctx.state.store, body, &checks, limits::MAX_PART_SIZE).await?;
+    let md5 = blob.md5;
+    let now = ctx.now;
+    let part = ctx
+        .store(move |s| s.put_part(&bucket, &key, &upload_id, part_number, blob, now))
+        .await?;
+    Ok(part_response(&part, Some(md5)))
+}
+
+/// UploadPartCopy: copies a range of an existing object into a new part.
+pub async fn upload_part_copy(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_number: u32,
+    source: CopySource,
+) -> Result<Response<Body>, ApiError> {
+    require_upload(ctx, &bucket, &key, &upload_id).await?;
+    let src = load(ctx, &source.bucket, &source.key).await?;
+    if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed)
+            .with("Condition", "x-oss-copy-source-if-none-match"));
+    }
+    let (first, last) = match source.range {
+        None if src.size == 0 => (0, 0),
+        None => (0, src.size - 1),
+        Some((a, b)) if a < src.size && b < src.size => (a, b),
+        Some((a, b)) => {
+            return Err(ApiError::invalid_argument(
+                "x-oss-copy-source-range",
+                &format!("bytes={a}-{b}"),
+            )
+            .with_message("The copy range is outside the source object."));
+        }
+    };
+    let len = if src.size == 0 { 0 } else { last - first + 1 };
+    if len > limits::MAX_PART_SIZE {
+        return Err(ApiError::new(ErrorCode::EntityTooLarge));
+    }
+    let now = ctx.now;
+    let part = ctx
+        .store(move |s| {
+            let mut writer = s.blob_writer()?;
+            if len > 0 {
+                read::for_each_chunk(s, &src.manifest, first, last, |chunk| writer.write(chunk))?;
+            }
+            let blob = writer.finish()?;
+            s.put_part(&bucket, &key, &upload_id, part_number, blob, now)
+        })
+        .await?;
+    let mut r = response::xml_ok(&CopyPartResult {
+        last_modified: time_fmt::xml_timestamp(part.last_modified),
+        etag: part.etag.clone(),
+    });
+    set_header(&mut r, "etag", &part.etag);
+    set_header(&mut r, "x-oss-hash-crc64ecma", &part.crc64.to_string());
+    Ok(r)
+}
+
+/// CompleteMultipartUpload: one metadata transaction; no part data is copied.
+#[allow(clippy::too_many_arguments)]
+pub async fn complete(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    complete_all: bool,
+    forbid_overwrite: bool,
+    url_encoding: bool,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    require_upload(ctx, &bucket, &key, &upload_id).await?;
+    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
+    let parts = if complete_all {
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(ErrorCode::InvalidArgument)
+                .with_message(
+                    "x-oss-complete-all:yes cannot be combined with a part list in the body.",
+                )
+                .with_ec("0042-00000216"));
+        }
+        CompleteParts::All
+    } else {
+        let doc: CompleteMultipartUpload = xml::from_xml(&bytes)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;
+        if doc.parts.is_empty() {
+            return Err(ApiError::new(ErrorCode::MalformedXML)
+                .with_message("CompleteMultipartUpload lists no parts."));
+        }
+        CompleteParts::Listed(
+            doc.parts
+                .into_iter()
+                .map(|p| (p.part_number, p.etag))
+                .collect(),
+        )
+    };
+    let now = ctx.now;
+    let (b, k) = (bucket.clone(), key.clone());
+    let object = ctx
+        .store(move |s| s.complete_upload(&b, &k, &upload_id, parts, forbid_overwrite, now))
+        .await?;
+    let host = if ctx.host.is_empty() {
+        "localhost"
+    } else {
+        ctx.host
+    };
+    let mut r = response::xml_ok(&CompleteMultipartUploadResult {
+        encoding_type: encoding_type(url_encoding),
+        location: format!(
+            "http://{host}/{bucket}/{}",
+            osspart_protocol::encoding::encode_path(&key)
+        ),
+        bucket,
+        key: maybe_encode(&key, url_encoding),
+        etag: object.etag.clone(),
+    });
+    set_header(&mut r, "etag", &object.etag);
+    set_header(&mut r, "x-oss-hash-crc64ecma", &object.crc64.to_string());
+    Ok(r)
+}
+
+/// AbortMultipartUpload: `204`; the parts are gone and the id is unknown afterwards.
+pub async fn abort(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    upload_id: String,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    ctx.store(move |s| s.abort_upload(&bucket, &key, &upload_id))
+        .await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// ListParts: one page of parts in ascending number.
+pub async fn list_parts(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_number_marker: u32,
+    max_parts: u32,
+    url_encoding: bool,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
+    let page = ctx
+        .store(move |s| s.list_parts(&b, &k, &u, part_number_marker, max_parts))
+        .await?;
+    Ok(response::xml_ok(&ListPartsResult {
+        bucket,
+        key: maybe_encode(&key, url_encoding),
+        upload_id,
+        storage_class: "Standard".to_owned(),
+        part_number_marker,
+        next_part_number_marker: page.next_part_number_marker,
+        max_parts,
+        is_truncated: page.is_truncated,
+        encoding_type: encoding_type(url_encoding),
+        parts: page
+            .parts
+            .iter()
+            .map(|p| Part {
+                part_number: p.part_number,
+                last_modified: time_fmt::xml_timestamp(p.last_modified),
+                etag: p.etag.clone(),
+                hash_crc64ecma: Some(p.crc64),
+                size: p.size,
+            })
+            .collect(),
+    }))
+}
+
+/// ListMultipartUploads: in-progress uploads by key then upload id, with roll-up.
+#[allow(clippy::too_many_arguments)]
+pub async fn list_uploads(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    prefix: String,
+    delimiter: String,
+    key_marker: String,
+    upload_id_marker: String,
+    max_uploads: u32,
+    url_encoding: bool,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    let q = UploadsQuery {
+        prefix: prefix.clone(),
+        delimiter: delimiter.clone(),
+        key_marker: key_marker.clone(),
+        upload_id_marker: upload_id_marker.clone(),
+        max: max_uploads,
+    };
+    let b = bucket.clone();
+    let page = ctx.store(move |s| s.list_uploads(&b, &q)).await?;
+    let enc = |s: &str| maybe_encode(s, url_encoding);
+    Ok(response::xml_ok(&ListMultipartUploadsResult {
+        bucket,
+        key_marker: enc(&key_marker),
+        upload_id_marker,
+        next_key_marker: enc(&page.next_marker),
+        next_upload_id_marker: page.next_upload_id_marker.clone(),
+        delimiter: enc(&delimiter),
+        prefix: enc(&prefix),
+        max_uploads,
+        is_truncated: page.is_truncated,
+        encoding_type: encoding_type(url_encoding),
+        uploads: page
+            .entries
+            .iter()
+            .map(|u| Upload {
+                key: enc(&u.key),
+                upload_id: u.upload_id.clone(),
+                storage_class: "Standard".to_owned(),
+                initiated: time_fmt::xml_timestamp(u.initiated),
+            })
+            .collect(),
+        common_prefixes: page
+            .common_prefixes
+            .iter()
+            .map(|p| CommonPrefix { prefix: enc(p) })
+            .collect(),
+    }))
+}

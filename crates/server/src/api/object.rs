@@ -1,0 +1,302 @@
+//! Object operations: put, get (with ranges and conditions), head, delete, copy.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use osspart_protocol::range::ByteRange;
+use osspart_protocol::xml::object::{
+    CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject,
+};
+use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
+
+use super::{encoding_type, maybe_encode, object_headers, read};
+use crate::http::body::{self, BodyChecks};
+use crate::http::operation::{Conditions, CopySource};
+use crate::http::response::{self, set_header, Body};
+use crate::http::service::RequestContext;
+use crate::http::ApiError;
+use crate::store::{ObjectMeta, ObjectRow};
+
+/// Loads an object, distinguishing a missing bucket from a missing key.
+pub async fn load(
+    ctx: &RequestContext<'_>,
+    bucket: &str,
+    key: &str,
+) -> Result<ObjectRow, ApiError> {
+    ctx.require_bucket(bucket).await?;
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    ctx.store(move |s| s.object(&b, &k))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NoSuchKey).with("Key", key))
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    let bare = etag.trim_matches('"');
+    list.split(',')
+        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|t| t == "*" || t.eq_ignore_ascii_case(bare))
+}
+
+/// Outcome of evaluating conditional headers.
+pub enum Verdict {
+    /// Serve the object.
+    Proceed,
+    /// `304 Not Modified`.
+    NotModified,
+}
+
+/// Evaluates If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since.
+pub fn evaluate(c: &Conditions, o: &ObjectRow) -> Result<Verdict, ApiError> {
+    let modified = o.last_modified.unix_timestamp();
+    let failed = || ApiError::new(ErrorCode::PreconditionFailed);
+    if let Some(m) = &c.if_match {
+        if !etag_matches(m, &o.etag) {
+            return Err(failed().with("Condition", "If-Match"));
+        }
+    } else if let Some(t) = c
+        .if_unmodified_since
+        .as_deref()
+        .and_then(time_fmt::parse_http_date)
+    {
+        if modified > t.unix_timestamp() {
+            return Err(failed().with("Condition", "If-Unmodified-Since"));
+        }
+    }
+    if let Some(m) = &c.if_none_match {
+        if etag_matches(m, &o.etag) {
+            return Ok(Verdict::NotModified);
+        }
+    } else if let Some(t) = c
+        .if_modified_since
+        .as_deref()
+        .and_then(time_fmt::parse_http_date)
+    {
+        if modified <= t.unix_timestamp() {
+            return Ok(Verdict::NotModified);
+        }
+    }
+    Ok(Verdict::Proceed)
+}
+
+fn not_modified(o: &ObjectRow) -> Response<Body> {
+    let mut r = response::empty(StatusCode::NOT_MODIFIED);
+    object_headers::identity(&mut r, o);
+    r
+}
+
+/// PutObject: streams the body into a blob, then records the object in one transaction.
+pub async fn put_object(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    meta: ObjectMeta,
+    forbid_overwrite: bool,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    let checks = BodyChecks::from_headers(ctx.headers)?;
+    if checks.content_length.is_none() && !is_chunked(ctx) {
+        return Err(ApiError::new(ErrorCode::MissingContentLength));
+    }
+    let blob = body::ingest(&ctx.state.store, body, &checks, limits::MAX_OBJECT_PUT_SIZE).await?;
+    let now = ctx.now;
+    let row = ctx
+        .store(move |s| s.put_object(&bucket, &key, meta, blob, forbid_overwrite, now))
+        .await?;
+    let mut r = response::empty(StatusCode::OK);
+    set_header(&mut r, "etag", &row.etag);
+    set_header(&mut r, "x-oss-hash-crc64ecma", &row.crc64.to_string());
+    if let Some(md5) = row.content_md5 {
+        set_header(&mut r, "content-md5", &STANDARD.encode(md5));
+    }
+    Ok(r)
+}
+
+/// Whether the request body is chunked.
+pub fn is_chunked(ctx: &RequestContext<'_>) -> bool {
+    ctx.headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+}
+
+/// GetObject: whole object or one range, streamed from the blobs.
+pub async fn get_object(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    range: Option<ByteRange>,
+    standard_range: bool,
+    conditions: Conditions,
+    overrides: Vec<(String, String)>,
+) -> Result<Response<Body>, ApiError> {
+    let o = load(ctx, &bucket, &key).await?;
+    if let Verdict::NotModified = evaluate(&conditions, &o)? {
+        return Ok(not_modified(&o));
+    }
+    let resolved = match range {
+        None => None,
+        Some(r) => match r.resolve(o.size) {
+            Some(span) => Some(span),
+            None if standard_range => {
+                return Err(ApiError::new(ErrorCode::InvalidRange)
+                    .with("ActualObjectSize", o.size.to_string()));
+            }
+            None => None,
+        },
+    };
+    let (status, first, last) = match resolved {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
+        None => (StatusCode::OK, 0, o.size.saturating_sub(1)),
+    };
+    let len = if o.size == 0 { 0 } else { last - first + 1 };
+    let body = if len == 0 {
+        response::full(bytes::Bytes::new())
+    } else {
+        read::stream(ctx.state.store.clone(), o.manifest.clone(), first, last)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    object_headers::full(&mut r, &o, &overrides);
+    set_header(&mut r, "content-length", &len.to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        set_header(
+            &mut r,
+            "content-range",
+            &format!("bytes {first}-{last}/{}", o.size),
+        );
+    }
+    Ok(r)
+}
+
+/// HeadObject: GET's headers, no body.
+pub async fn head_object(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    conditions: Conditions,
+) -> Result<Response<Body>, ApiError> {
+    let o = load(ctx, &bucket, &key).await?;
+    if let Verdict::NotModified = evaluate(&conditions, &o)? {
+        return Ok(not_modified(&o));
+    }
+    let mut r = response::empty(StatusCode::OK);
+    object_headers::full(&mut r, &o, &[]);
+    set_header(&mut r, "content-length", &o.size.to_string());
+    Ok(r)
+}
+
+/// GetObjectMeta: ETag, size, time and CRC only.
+pub async fn get_object_meta(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response<Body>, ApiError> {
+    let o = load(ctx, &bucket, &key).await?;
+    let mut r = response::empty(StatusCode::OK);
+    object_headers::identity(&mut r, &o);
+    set_header(&mut r, "content-length", &o.size.to_string());
+    set_header(
+        &mut r,
+        "x-oss-last-access-time",
+        &time_fmt::http_date(o.last_modified),
+    );
+    Ok(r)
+}
+
+/// DeleteObject: `204` whether or not the key existed.
+pub async fn delete_object(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    ctx.store(move |s| s.delete_object(&bucket, &key)).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// DeleteMultipleObjects: deletes up to 1000 keys; lists them unless quiet.
+pub async fn delete_multiple(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    url_encoding: bool,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
+    let req: DeleteMultipleObjects = xml::from_xml(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;
+    if req.objects.is_empty() || req.objects.len() > limits::MAX_DELETE_OBJECTS {
+        return Err(ApiError::new(ErrorCode::MalformedXML).with_message(format!(
+            "Delete must name 1 to {} objects.",
+            limits::MAX_DELETE_OBJECTS
+        )));
+    }
+    let keys: Vec<String> = req.objects.into_iter().map(|o| o.key).collect();
+    if let Some(bad) = keys.iter().find(|k| !limits::is_valid_object_key(k)) {
+        return Err(ApiError::new(ErrorCode::InvalidObjectName).with("Key", bad.clone()));
+    }
+    let quiet = req.quiet.unwrap_or(false);
+    let deleted_keys = keys.clone();
+    ctx.store(move |s| {
+        for k in &keys {
+            s.delete_object(&bucket, k)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let result = DeleteResult {
+        encoding_type: encoding_type(url_encoding),
+        deleted: if quiet {
+            Vec::new()
+        } else {
+            deleted_keys
+                .iter()
+                .map(|k| DeletedObject {
+                    key: maybe_encode(k, url_encoding),
+                })
+                .collect()
+        },
+    };
+    Ok(response::xml_ok(&result))
+}
+
+/// CopyObject: the new object shares the source's blobs; metadata copied or replaced.
+pub async fn copy_object(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    source: CopySource,
+    replace_meta: Option<ObjectMeta>,
+    forbid_overwrite: bool,
+) -> Result<Response<Body>, ApiError> {
+    ctx.require_bucket(&bucket).await?;
+    let src = load(ctx, &source.bucket, &source.key).await?;
+    if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed)
+            .with("Condition", "x-oss-copy-source-if-none-match"));
+    }
+    let now = ctx.now;
+    let row = ctx
+        .store(move |s| {
+            s.copy_object(
+                &source.bucket,
+                &source.key,
+                &bucket,
+                &key,
+                replace_meta,
+                forbid_overwrite,
+                now,
+            )
+        })
+        .await?;
+    let mut r = response::xml_ok(&CopyObjectResult {
+        last_modified: time_fmt::xml_timestamp(row.last_modified),
+        etag: row.etag.clone(),
+    });
+    set_header(&mut r, "etag", &row.etag);
+    set_header(&mut r, "x-oss-hash-crc64ecma", &row.crc64.to_string());
+    Ok(r)
+}

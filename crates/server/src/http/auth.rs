@@ -1,0 +1,152 @@
+//! Authentication of incoming requests: finds the signature (header or presigned URL), checks
+//! the key, the STS token, the clock and the signature itself with the protocol crate's signer.
+
+use osspart_protocol::sign::{self, Auth, RequestParts};
+use osspart_protocol::{limits, time_fmt, ErrorCode};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use crate::config::ServerConfig;
+
+/// Checks the request's signature. Returns the AccessKeyId that signed it, or `None` for an
+/// anonymous request when the server runs with `--anonymous`.
+pub fn authenticate(
+    config: &ServerConfig,
+    req: &RequestParts,
+    now: OffsetDateTime,
+) -> Result<Option<String>, ApiError> {
+    let auth = match sign::parse_auth(req) {
+        Ok(Some(auth)) => auth,
+        Ok(None) if config.anonymous => return Ok(None),
+        Ok(None) => {
+            return Err(ApiError::new(ErrorCode::AccessDenied)
+                .with_message("You have no right to access this object because of bucket acl."));
+        }
+        Err(e) => return Err(ApiError::new(e.code()).with_message(e.to_string())),
+    };
+    let key_id = auth.access_key_id();
+    let Some(cred) = config.credential(key_id) else {
+        return Err(ApiError::new(ErrorCode::InvalidAccessKeyId).with("OSSAccessKeyId", key_id));
+    };
+    let token = auth.security_token(req);
+    if token != cred.security_token.as_deref() {
+        return Err(ApiError::new(ErrorCode::InvalidAccessKeyId)
+            .with_message("The security token you provided is not valid for this AccessKeyId.")
+            .with("OSSAccessKeyId", key_id));
+    }
+    check_time(config, &auth, req, now)?;
+    auth.verify(req, &cred.access_key_secret).map_err(|m| {
+        let mut e = ApiError::new(ErrorCode::SignatureDoesNotMatch)
+            .with("OSSAccessKeyId", key_id)
+            .with("SignatureProvided", auth.signature())
+            .with("StringToSign", m.string_to_sign.clone())
+            .with("StringToSignBytes", hex_bytes(&m.string_to_sign));
+        if matches!(auth, Auth::V1Presigned { .. } | Auth::V4Presigned { .. }) {
+            e = e.with_ec("0002-00000307");
+        }
+        if let Some(cr) = m.canonical_request {
+            e = e
+                .with("CanonicalRequest", cr.clone())
+                .with("CanonicalRequestBytes", hex_bytes(&cr));
+        }
+        e
+    })?;
+    Ok(Some(key_id.to_owned()))
+}
+
+fn hex_bytes(s: &str) -> String {
+    s.bytes()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn check_time(
+    config: &ServerConfig,
+    auth: &Auth,
+    req: &RequestParts,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let expired = |expires: String| {
+        ApiError::new(ErrorCode::AccessDenied)
+            .with_message("Request has expired.")
+            .with("Expires", expires)
+            .with("ServerTime", time_fmt::xml_timestamp(now))
+    };
+    match auth {
+        Auth::V1Presigned { expires, .. } => {
+            if now.unix_timestamp() > *expires {
+                let at = OffsetDateTime::from_unix_timestamp(*expires)
+                    .map(time_fmt::xml_timestamp)
+                    .unwrap_or_else(|_| expires.to_string());
+                return Err(expired(at));
+            }
+            Ok(())
+        }
+        Auth::V4Presigned {
+            credential,
+            date,
+            expires_secs,
+            ..
+        } => {
+            check_scope(config, credential, &time_fmt::v4_date(*date))?;
+            if *expires_secs <= 0 || *expires_secs > limits::MAX_PRESIGN_V4_SECS {
+                return Err(ApiError::invalid_argument(
+                    "x-oss-expires",
+                    &expires_secs.to_string(),
+                ));
+            }
+            let until = *date + time::Duration::seconds(*expires_secs);
+            if now > until {
+                return Err(expired(time_fmt::xml_timestamp(until)));
+            }
+            Ok(())
+        }
+        Auth::V1Header { .. } | Auth::V4Header { .. } => {
+            let when = auth
+                .request_time(req)
+                .map_err(|e| ApiError::new(e.code()).with_message(e.to_string()))?
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::AccessDenied)
+                        .with_message("The request carries no Date or x-oss-date header.")
+                })?;
+            if let Auth::V4Header { credential, .. } = auth {
+                check_scope(config, credential, &time_fmt::v4_date(when))?;
+            }
+            let skew = (now - when).whole_seconds().abs();
+            if skew > limits::MAX_CLOCK_SKEW_SECS {
+                return Err(ApiError::new(ErrorCode::RequestTimeTooSkewed)
+                    .with("RequestTime", time_fmt::xml_timestamp(when))
+                    .with("ServerTime", time_fmt::xml_timestamp(now))
+                    .with(
+                        "MaxAllowedSkewMilliseconds",
+                        (limits::MAX_CLOCK_SKEW_SECS * 1000).to_string(),
+                    ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A V4 scope must name the request's date, this server's region and the `oss` product.
+fn check_scope(
+    config: &ServerConfig,
+    credential: &sign::Credential,
+    v4_date: &str,
+) -> Result<(), ApiError> {
+    let bad = |what: &str, value: &str| {
+        ApiError::new(ErrorCode::SignatureDoesNotMatch).with_message(format!(
+            "Invalid signing {what} in the credential scope: {value}."
+        ))
+    };
+    if !v4_date.starts_with(&credential.date) || credential.date.len() != 8 {
+        return Err(bad("date", &credential.date));
+    }
+    if credential.region != config.region {
+        return Err(bad("region", &credential.region));
+    }
+    if credential.product != "oss" {
+        return Err(bad("product", &credential.product));
+    }
+    Ok(())
+}

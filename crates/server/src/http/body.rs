@@ -1,0 +1,213 @@
+//! Reading request bodies: streamed into a blob (objects, parts) or collected (XML), with the
+//! length, Content-MD5 and payload-hash checks that decide whether anything is recorded.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+use osspart_protocol::ErrorCode;
+use sha2::Sha256;
+
+use super::error::ApiError;
+use crate::store::{FinishedBlob, Store};
+
+/// How long a body may stall between two chunks before the request fails.
+const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the headers promise about a body.
+#[derive(Debug, Clone, Default)]
+pub struct BodyChecks {
+    /// Declared `Content-Length`, absent for chunked bodies.
+    pub content_length: Option<u64>,
+    /// Decoded `Content-MD5`.
+    pub content_md5: Option<[u8; 16]>,
+    /// Hex SHA-256 from `x-oss-content-sha256`, unless `UNSIGNED-PAYLOAD`.
+    pub content_sha256: Option<[u8; 32]>,
+}
+
+impl BodyChecks {
+    /// Reads the promises from the headers; a malformed Content-MD5 is `InvalidDigest`.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let content_length = match headers.get(http::header::CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid_argument(
+                            "Content-Length",
+                            &String::from_utf8_lossy(v.as_bytes()),
+                        )
+                    })?,
+            ),
+        };
+        let content_md5 = match headers.get("content-md5") {
+            None => None,
+            Some(v) => {
+                let text = String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
+                let bytes = STANDARD
+                    .decode(text.as_bytes())
+                    .ok()
+                    .filter(|b| b.len() == 16)
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::InvalidDigest)
+                            .with_message("The Content-MD5 you specified is not valid.")
+                            .with("Content-MD5", text.clone())
+                    })?;
+                Some(bytes.try_into().expect("length checked"))
+            }
+        };
+        let content_sha256 = match headers
+            .get("x-oss-content-sha256")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        {
+            None => None,
+            Some(v) if v == "UNSIGNED-PAYLOAD" => None,
+            Some(v) => {
+                let bytes = hex::decode(&v)
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| ApiError::invalid_argument("x-oss-content-sha256", &v))?;
+                Some(bytes.try_into().expect("length checked"))
+            }
+        };
+        Ok(BodyChecks {
+            content_length,
+            content_md5,
+            content_sha256,
+        })
+    }
+
+    /// Rejects a declared length above `max` before anything is read.
+    pub fn check_declared(&self, max: u64) -> Result<(), ApiError> {
+        match self.content_length {
+            Some(n) if n > max => Err(too_large(n, max)),
+            _ => Ok(()),
+        }
+    }
+
+    fn verify(&self, md5: &[u8; 16], sha256: Option<[u8; 32]>) -> Result<(), ApiError> {
+        if let Some(want) = self.content_md5 {
+            if &want != md5 {
+                return Err(ApiError::new(ErrorCode::InvalidDigest)
+                    .with_message("The Content-MD5 you specified did not match what was received.")
+                    .with("Content-MD5", STANDARD.encode(want))
+                    .with("CalculatedMD5", STANDARD.encode(md5)));
+            }
+        }
+        if let (Some(want), Some(got)) = (self.content_sha256, sha256) {
+            if want != got {
+                return Err(ApiError::new(ErrorCode::InvalidDigest).with_message(
+                    "The x-oss-content-sha256 you specified did not match what was received.",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_large(n: u64, max: u64) -> ApiError {
+    ApiError::new(ErrorCode::EntityTooLarge)
+        .with("MaxSizeAllowed", max.to_string())
+        .with("ProposedSize", n.to_string())
+}
+
+async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ApiError> {
+    loop {
+        let frame = tokio::time::timeout(STALL_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::RequestTimeout))?;
+        match frame {
+            None => return Ok(None),
+            Some(Err(e)) => {
+                return Err(ApiError::new(ErrorCode::IncompleteBody)
+                    .with_message(format!("The request body could not be read whole: {e}.")));
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Streams a body into a new blob, checking its length against `max` and the headers'
+/// promises. On any failure the partial blob is discarded and nothing is recorded.
+pub async fn ingest(
+    store: &Store,
+    body: &mut Incoming,
+    checks: &BodyChecks,
+    max: u64,
+) -> Result<FinishedBlob, ApiError> {
+    checks.check_declared(max)?;
+    let mut writer = store.blob_writer()?;
+    let mut sha = checks.content_sha256.map(|_| Sha256::new());
+    while let Some(chunk) = next_chunk(body).await? {
+        if writer.len() + chunk.len() as u64 > max {
+            return Err(too_large(writer.len() + chunk.len() as u64, max));
+        }
+        if let Some(h) = sha.as_mut() {
+            h.update(&chunk);
+        }
+        writer.write(&chunk)?;
+    }
+    if let Some(n) = checks.content_length {
+        if writer.len() != n {
+            return Err(ApiError::new(ErrorCode::IncompleteBody));
+        }
+    }
+    let blob = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InternalError))??;
+    checks.verify(&blob.md5, sha.map(|h| h.finalize().into()))?;
+    Ok(blob)
+}
+
+/// Collects a small body (XML) of at most `max` bytes, checking the headers' promises.
+pub async fn collect(
+    body: &mut Incoming,
+    checks: &BodyChecks,
+    max: usize,
+) -> Result<Bytes, ApiError> {
+    let malformed = || {
+        ApiError::new(ErrorCode::MalformedXML)
+            .with_message(format!("The XML body exceeds {max} bytes."))
+    };
+    if checks.content_length.is_some_and(|n| n > max as u64) {
+        return Err(malformed());
+    }
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = next_chunk(body).await? {
+        if buf.len() + chunk.len() > max {
+            return Err(malformed());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let md5: [u8; 16] = Md5::digest(&buf).into();
+    let sha = checks.content_sha256.map(|_| Sha256::digest(&buf).into());
+    checks.verify(&md5, sha)?;
+    Ok(buf.freeze())
+}
+
+/// Reads and drops what is left of a body (bounded), so a kept-alive connection stays usable
+/// after an early error.
+pub async fn drain(body: &mut Incoming, limit: u64) {
+    let mut seen = 0u64;
+    while seen < limit {
+        match tokio::time::timeout(Duration::from_secs(5), body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    seen += d.len() as u64;
+                }
+            }
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,709 @@
+//! The closed set of operations the server answers, parsed once from method, target, query and
+//! headers. Handlers receive typed fields and never look at raw headers or query strings.
+
+use http::{HeaderMap, Method};
+use osspart_protocol::range::{self, ByteRange};
+use osspart_protocol::{limits, ErrorCode};
+
+use super::addressing::Target;
+use super::error::ApiError;
+use crate::store::ObjectMeta;
+
+/// Decoded query parameters in their original order.
+#[derive(Debug, Clone, Default)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    /// Whether the parameter is present (with or without a value).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    /// The value, treating an empty value as absent (oss2 sends every optional parameter).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value or the empty string.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().to_owned()
+    }
+
+    /// An integer parameter within `min..=max`, `default` when absent.
+    pub fn number(&self, name: &str, min: u32, max: u32, default: u32) -> Result<u32, ApiError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid_argument(name, v)),
+        }
+    }
+
+    /// Whether `encoding-type=url` was asked for (any other value is an error).
+    pub fn url_encoding(&self) -> Result<bool, ApiError> {
+        match self.get("encoding-type") {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+            Some(v) => Err(ApiError::new(ErrorCode::InvalidEncodingType)
+                .with("ArgumentName", "encoding-type")
+                .with("ArgumentValue", v)),
+        }
+    }
+}
+
+/// Sub-resources of OSS APIs this server does not implement. A request naming one gets
+/// `NotImplemented` rather than being mistaken for a plain object or bucket call.
+const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "append",
+    "position",
+    "symlink",
+    "tagging",
+    "restore",
+    "versions",
+    "versioning",
+    "lifecycle",
+    "policy",
+    "website",
+    "referer",
+    "logging",
+    "encryption",
+    "worm",
+    "wormId",
+    "wormExtend",
+    "replication",
+    "inventory",
+    "stat",
+    "qos",
+    "requestPayment",
+    "transferAcceleration",
+    "x-oss-process",
+    "select",
+    "objectInfo",
+    "livechannel",
+    "img",
+    "style",
+    "resourceGroup",
+    "accessPoint",
+    "policyStatus",
+    "metaQuery",
+    "regionList",
+];
+
+/// One listing of objects (v1 and v2 share the fields they have in common).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectListing {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to this delimiter ("" = none).
+    pub delimiter: String,
+    /// Exclusive start key (v1 `marker`, v2 `start-after` or the continuation token).
+    pub marker: String,
+    /// Page size.
+    pub max_keys: u32,
+    /// `encoding-type=url`.
+    pub url_encoding: bool,
+}
+
+/// Preconditions of GetObject and of a copy source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// `If-Match` (ETag, quotes optional).
+    pub if_match: Option<String>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<String>,
+    /// `If-Modified-Since` (HTTP date).
+    pub if_modified_since: Option<String>,
+    /// `If-Unmodified-Since` (HTTP date).
+    pub if_unmodified_since: Option<String>,
+}
+
+/// Where UploadPartCopy and CopyObject read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source key, decoded.
+    pub key: String,
+    /// Inclusive byte range (UploadPartCopy only).
+    pub range: Option<(u64, u64)>,
+    /// Conditions on the source.
+    pub conditions: Conditions,
+}
+
+/// A parsed request.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)] // each variant is the OSS API of the same name
+pub enum Operation {
+    ListBuckets {
+        prefix: String,
+        marker: String,
+        max_keys: u32,
+    },
+    PutBucket {
+        bucket: String,
+    },
+    HeadBucket {
+        bucket: String,
+    },
+    GetBucketInfo {
+        bucket: String,
+    },
+    GetBucketLocation {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    PutBucketCors {
+        bucket: String,
+    },
+    GetBucketCors {
+        bucket: String,
+    },
+    DeleteBucketCors {
+        bucket: String,
+    },
+    ListObjects {
+        bucket: String,
+        listing: ObjectListing,
+    },
+    ListObjectsV2 {
+        bucket: String,
+        listing: ObjectListing,
+        continuation_token: String,
+        start_after: String,
+        fetch_owner: bool,
+    },
+    DeleteMultipleObjects {
+        bucket: String,
+        url_encoding: bool,
+    },
+    ListMultipartUploads {
+        bucket: String,
+        prefix: String,
+        delimiter: String,
+        key_marker: String,
+        upload_id_marker: String,
+        max_uploads: u32,
+        url_encoding: bool,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        meta: ObjectMeta,
+        forbid_overwrite: bool,
+    },
+    CopyObject {
+        bucket: String,
+        key: String,
+        source: CopySource,
+        replace_meta: Option<ObjectMeta>,
+        forbid_overwrite: bool,
+    },
+    GetObject {
+        bucket: String,
+        key: String,
+        range: Option<ByteRange>,
+        standard_range: bool,
+        conditions: Conditions,
+        overrides: Vec<(String, String)>,
+    },
+    HeadObject {
+        bucket: String,
+        key: String,
+        conditions: Conditions,
+    },
+    GetObjectMeta {
+        bucket: String,
+        key: String,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
+    InitiateMultipartUpload {
+        bucket: String,
+        key: String,
+        meta: ObjectMeta,
+        forbid_overwrite: bool,
+        url_encoding: bool,
+    },
+    UploadPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+    },
+    UploadPartCopy {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+        source: CopySource,
+    },
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        complete_all: bool,
+        forbid_overwrite: bool,
+        url_encoding: bool,
+    },
+    AbortMultipartUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number_marker: u32,
+        max_parts: u32,
+        url_encoding: bool,
+    },
+    Preflight {
+        bucket: String,
+        origin: String,
+        method: String,
+        headers: Vec<String>,
+    },
+}
+
+impl Operation {
+    /// The OSS API name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::ListBuckets { .. } => "ListBuckets",
+            Operation::PutBucket { .. } => "PutBucket",
+            Operation::HeadBucket { .. } => "HeadBucket",
+            Operation::GetBucketInfo { .. } => "GetBucketInfo",
+            Operation::GetBucketLocation { .. } => "GetBucketLocation",
+            Operation::DeleteBucket { .. } => "DeleteBucket",
+            Operation::PutBucketCors { .. } => "PutBucketCors",
+            Operation::GetBucketCors { .. } => "GetBucketCors",
+            Operation::DeleteBucketCors { .. } => "DeleteBucketCors",
+            Operation::ListObjects { .. } => "ListObjects",
+            Operation::ListObjectsV2 { .. } => "ListObjectsV2",
+            Operation::DeleteMultipleObjects { .. } => "DeleteMultipleObjects",
+            Operation::ListMultipartUploads { .. } => "ListMultipartUploads",
+            Operation::PutObject { .. } => "PutObject",
+            Operation::CopyObject { .. } => "CopyObject",
+            Operation::GetObject { .. } => "GetObject",
+            Operation::HeadObject { .. } => "HeadObject",
+            Operation::GetObjectMeta { .. } => "GetObjectMeta",
+            Operation::DeleteObject { .. } => "DeleteObject",
+            Operation::InitiateMultipartUpload { .. } => "InitiateMultipartUpload",
+            Operation::UploadPart { .. } => "UploadPart",
+            Operation::UploadPartCopy { .. } => "UploadPartCopy",
+            Operation::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Operation::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Operation::ListParts { .. } => "ListParts",
+            Operation::Preflight { .. } => "Preflight",
+        }
+    }
+
+    /// Whether this operation reads a request body the handler consumes.
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Operation::PutBucket { .. }
+                | Operation::PutBucketCors { .. }
+                | Operation::DeleteMultipleObjects { .. }
+                | Operation::PutObject { .. }
+                | Operation::UploadPart { .. }
+                | Operation::CompleteMultipartUpload { .. }
+        )
+    }
+
+    /// Whether this operation is answered without authentication (CORS preflight).
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Operation::Preflight { .. })
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn flag(headers: &HeaderMap, name: &str) -> bool {
+    header(headers, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The stored metadata a PutObject / Initiate / CopyObject request carries.
+pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+    };
+    let mut user_meta: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| {
+            let name = n.as_str().strip_prefix("x-oss-meta-")?;
+            Some((
+                name.to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).trim().to_owned(),
+            ))
+        })
+        .collect();
+    user_meta.sort();
+    ObjectMeta {
+        content_type: text("content-type"),
+        cache_control: text("cache-control"),
+        content_disposition: text("content-disposition"),
+        content_encoding: text("content-encoding"),
+        content_language: text("content-language"),
+        expires: text("expires"),
+        user_meta,
+        storage_class: text("x-oss-storage-class"),
+        acl: text("x-oss-object-acl"),
+        server_side_encryption: text("x-oss-server-side-encryption"),
+        tagging: text("x-oss-tagging"),
+    }
+}
+
+fn conditions(headers: &HeaderMap, prefix: &str) -> Conditions {
+    let get = |n: &str| header(headers, &format!("{prefix}{n}")).map(str::to_owned);
+    Conditions {
+        if_match: get("if-match"),
+        if_none_match: get("if-none-match"),
+        if_modified_since: get("if-modified-since"),
+        if_unmodified_since: get("if-unmodified-since"),
+    }
+}
+
+fn copy_source(headers: &HeaderMap, value: &str, with_range: bool) -> Result<CopySource, ApiError> {
+    let bad = || {
+        ApiError::new(ErrorCode::InvalidArgument)
+            .with_message("x-oss-copy-source is not valid.")
+            .with("ArgumentName", "x-oss-copy-source")
+            .with("ArgumentValue", value)
+    };
+    let raw = value.split_once('?').map_or(value, |(p, _)| p);
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    let (bucket, key) = raw.split_once('/').ok_or_else(bad)?;
+    let bucket = osspart_protocol::encoding::decode_path(bucket).map_err(|_| bad())?;
+    let key = osspart_protocol::encoding::decode_path(key).map_err(|_| bad())?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(bad());
+    }
+    let range = match header(headers, "x-oss-copy-source-range").filter(|_| with_range) {
+        None => None,
+        Some(r) => match range::parse(r) {
+            Some(ByteRange::FromTo(a, b)) => Some((a, b)),
+            _ => {
+                return Err(ApiError::invalid_argument("x-oss-copy-source-range", r));
+            }
+        },
+    };
+    Ok(CopySource {
+        bucket,
+        key,
+        range,
+        conditions: conditions(headers, "x-oss-copy-source-"),
+    })
+}
+
+fn part_number(query: &Query) -> Result<u32, ApiError> {
+    let raw = query.get("partNumber").unwrap_or_default();
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| limits::is_valid_part_number(*n))
+        .ok_or_else(|| {
+            ApiError::invalid_argument("partNumber", raw).with_message(format!(
+                "Part number must be an integer between {} and {}.",
+                limits::MIN_PART_NUMBER,
+                limits::MAX_PART_NUMBER
+            ))
+        })
+}
+
+fn upload_id(query: &Query) -> Result<String, ApiError> {
+    query
+        .get("uploadId")
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::new(ErrorCode::NoSuchUpload).with("UploadId", ""))
+}
+
+/// Parses a request into an [`Operation`].
+pub fn parse(
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<Operation, ApiError> {
+    if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+        return Err(
+            ApiError::new(ErrorCode::NotImplemented).with_message(format!(
+                "The {sub} sub-resource is not supported by this server."
+            )),
+        );
+    }
+    let not_allowed = || ApiError::new(ErrorCode::MethodNotAllowed).with("Method", method.as_str());
+    let Some(bucket) = target.bucket.clone() else {
+        return match *method {
+            Method::GET => Ok(Operation::ListBuckets {
+                prefix: query.text("prefix"),
+                marker: query.text("marker"),
+                max_keys: query.number(
+                    "max-keys",
+                    1,
+                    limits::MAX_KEYS_PER_PAGE,
+                    limits::MAX_KEYS_PER_PAGE,
+                )?,
+            }),
+            _ => Err(not_allowed()),
+        };
+    };
+    if *method == Method::OPTIONS {
+        let origin = header(headers, "origin").unwrap_or_default().to_owned();
+        let req_method = header(headers, "access-control-request-method")
+            .unwrap_or_default()
+            .to_owned();
+        let req_headers = header(headers, "access-control-request-headers")
+            .map(|h| {
+                h.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Ok(Operation::Preflight {
+            bucket,
+            origin,
+            method: req_method,
+            headers: req_headers,
+        });
+    }
+    let Some(key) = target.key.clone() else {
+        return bucket_operation(method, bucket, query, headers).ok_or_else(not_allowed)?;
+    };
+    if !limits::is_valid_object_key(&key) {
+        return Err(ApiError::new(ErrorCode::InvalidObjectName).with("Key", truncate(&key)));
+    }
+    let forbid_overwrite = flag(headers, "x-oss-forbid-overwrite");
+    let op = match *method {
+        Method::PUT if query.has("uploadId") || query.has("partNumber") => {
+            let upload_id = upload_id(query)?;
+            let part_number = part_number(query)?;
+            match header(headers, "x-oss-copy-source") {
+                Some(src) => Operation::UploadPartCopy {
+                    source: copy_source(headers, src, true)?,
+                    bucket,
+                    key,
+                    upload_id,
+                    part_number,
+                },
+                None => Operation::UploadPart {
+                    bucket,
+                    key,
+                    upload_id,
+                    part_number,
+                },
+            }
+        }
+        Method::PUT => match header(headers, "x-oss-copy-source") {
+            Some(src) => {
+                let replace = header(headers, "x-oss-metadata-directive")
+                    .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+                Operation::CopyObject {
+                    source: copy_source(headers, src, false)?,
+                    replace_meta: replace.then(|| object_meta(headers)),
+                    bucket,
+                    key,
+                    forbid_overwrite,
+                }
+            }
+            None => Operation::PutObject {
+                meta: object_meta(headers),
+                bucket,
+                key,
+                forbid_overwrite,
+            },
+        },
+        Method::POST if query.has("uploads") => Operation::InitiateMultipartUpload {
+            meta: object_meta(headers),
+            url_encoding: query.url_encoding()?,
+            bucket,
+            key,
+            forbid_overwrite,
+        },
+        Method::POST if query.has("uploadId") => Operation::CompleteMultipartUpload {
+            upload_id: upload_id(query)?,
+            complete_all: header(headers, "x-oss-complete-all")
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+            url_encoding: query.url_encoding()?,
+            bucket,
+            key,
+            forbid_overwrite,
+        },
+        Method::GET if query.has("uploadId") => Operation::ListParts {
+            upload_id: upload_id(query)?,
+            part_number_marker: query.number("part-number-marker", 0, u32::MAX, 0)?,
+            max_parts: query.number(
+                "max-parts",
+                1,
+                limits::MAX_PARTS_PER_PAGE,
+                limits::MAX_PARTS_PER_PAGE,
+            )?,
+            url_encoding: query.url_encoding()?,
+            bucket,
+            key,
+        },
+        Method::GET => Operation::GetObject {
+            range: header(headers, "range").and_then(range::parse),
+            standard_range: header(headers, "x-oss-range-behavior")
+                .is_some_and(|v| v.eq_ignore_ascii_case("standard")),
+            conditions: conditions(headers, ""),
+            overrides: response_overrides(query),
+            bucket,
+            key,
+        },
+        Method::HEAD if query.has("objectMeta") => Operation::GetObjectMeta { bucket, key },
+        Method::HEAD => Operation::HeadObject {
+            conditions: conditions(headers, ""),
+            bucket,
+            key,
+        },
+        Method::DELETE if query.has("uploadId") => Operation::AbortMultipartUpload {
+            upload_id: upload_id(query)?,
+            bucket,
+            key,
+        },
+        Method::DELETE => Operation::DeleteObject { bucket, key },
+        _ => return Err(not_allowed()),
+    };
+    Ok(op)
+}
+
+fn bucket_operation(
+    method: &Method,
+    bucket: String,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Option<Result<Operation, ApiError>> {
+    let _ = headers;
+    let op = match *method {
+        Method::PUT if query.has("cors") => Operation::PutBucketCors { bucket },
+        Method::PUT => Operation::PutBucket { bucket },
+        Method::HEAD => Operation::HeadBucket { bucket },
+        Method::GET if query.has("cors") => Operation::GetBucketCors { bucket },
+        Method::GET if query.has("bucketInfo") => Operation::GetBucketInfo { bucket },
+        Method::GET if query.has("location") => Operation::GetBucketLocation { bucket },
+        Method::GET if query.has("uploads") => {
+            let parsed = (|| {
+                Ok(Operation::ListMultipartUploads {
+                    prefix: query.text("prefix"),
+                    delimiter: query.text("delimiter"),
+                    key_marker: query.text("key-marker"),
+                    upload_id_marker: query.text("upload-id-marker"),
+                    max_uploads: query.number(
+                        "max-uploads",
+                        1,
+                        limits::MAX_UPLOADS_PER_PAGE,
+                        limits::MAX_UPLOADS_PER_PAGE,
+                    )?,
+                    url_encoding: query.url_encoding()?,
+                    bucket,
+                })
+            })();
+            return Some(parsed);
+        }
+        Method::GET => return Some(listing(bucket, query)),
+        Method::DELETE if query.has("cors") => Operation::DeleteBucketCors { bucket },
+        Method::DELETE => Operation::DeleteBucket { bucket },
+        Method::POST if query.has("delete") => {
+            return Some(query.url_encoding().map(|url_encoding| {
+                Operation::DeleteMultipleObjects {
+                    bucket,
+                    url_encoding,
+                }
+            }));
+        }
+        _ => return None,
+    };
+    Some(Ok(op))
+}
+
+fn listing(bucket: String, query: &Query) -> Result<Operation, ApiError> {
+    let max_keys = query.number(
+        "max-keys",
+        1,
+        limits::MAX_KEYS_PER_PAGE,
+        limits::DEFAULT_MAX_KEYS,
+    )?;
+    let url_encoding = query.url_encoding()?;
+    if query.get("list-type") == Some("2") {
+        let continuation_token = query.text("continuation-token");
+        let start_after = query.text("start-after");
+        let marker = if continuation_token.is_empty() {
+            start_after.clone()
+        } else {
+            super::continuation::decode(&continuation_token).ok_or_else(|| {
+                ApiError::invalid_argument("continuation-token", &continuation_token)
+            })?
+        };
+        Ok(Operation::ListObjectsV2 {
+            listing: ObjectListing {
+                prefix: query.text("prefix"),
+                delimiter: query.text("delimiter"),
+                marker,
+                max_keys,
+                url_encoding,
+            },
+            continuation_token,
+            start_after,
+            fetch_owner: query.get("fetch-owner") == Some("true"),
+            bucket,
+        })
+    } else {
+        Ok(Operation::ListObjects {
+            listing: ObjectListing {
+                prefix: query.text("prefix"),
+                delimiter: query.text("delimiter"),
+                marker: query.text("marker"),
+                max_keys,
+                url_encoding,
+            },
+            bucket,
+        })
+    }
+}
+
+fn response_overrides(query: &Query) -> Vec<(String, String)> {
+    const OVERRIDES: &[(&str, &str)] = &[
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ];
+    OVERRIDES
+        .iter()
+        .filter_map(|(param, header)| {
+            query
+                .get(param)
+                .map(|v| ((*header).to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// A key shortened for an error body, so a hostile 1 MiB key is not echoed back whole.
+fn truncate(key: &str) -> String {
+    key.char_indices()
+        .take_while(|(i, _)| *i < 1100)
+        .map(|(_, c)| c)
+        .collect()
+}

@@ -1,0 +1,394 @@
+//! The per-request pipeline: request id → addressing → operation → auth → handler → common
+//! response headers. Every response, success or error, leaves here with `x-oss-request-id`,
+//! `Date` and `Content-Length` (or a streamed body).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use osspart_protocol::encoding::parse_query;
+use osspart_protocol::sign::RequestParts;
+use osspart_protocol::{time_fmt, ErrorCode};
+use time::OffsetDateTime;
+
+use super::addressing::{self, Target};
+use super::auth;
+use super::body;
+use super::error::ApiError;
+use super::operation::{self, Operation, Query};
+use super::response::{self, set_header, Body};
+use crate::api::{self, cors};
+use crate::config::ServerConfig;
+use crate::store::Store;
+
+/// Shared state of a running server.
+pub struct State {
+    /// Configuration, fixed at start.
+    pub config: ServerConfig,
+    /// Durable storage.
+    pub store: Store,
+    request_counter: AtomicU64,
+}
+
+impl State {
+    /// State over an opened store.
+    pub fn new(config: ServerConfig, store: Store) -> Self {
+        State {
+            config,
+            store,
+            request_counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh request id: 24 upper-case hex characters, unique within this process.
+    fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        let secs = OffsetDateTime::now_utc().unix_timestamp() as u64;
+        format!(
+            "{:08X}{:04X}{:012X}",
+            secs & 0xFFFF_FFFF,
+            std::process::id() & 0xFFFF,
+            n & 0xFFFF_FFFF_FFFF
+        )
+    }
+}
+
+/// What a handler knows about the request besides its operation.
+pub struct RequestContext<'a> {
+    /// Server state.
+    pub state: &'a State,
+    /// This request's id.
+    pub request_id: &'a str,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The time the request arrived.
+    pub now: OffsetDateTime,
+    /// Host header (for `Location` in Complete results).
+    pub host: &'a str,
+}
+
+/// Answers one request. Never fails: errors become OSS error responses.
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let request_id = state.next_request_id();
+    let now = OffsetDateTime::now_utc();
+    let (parts, mut body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let head = parts.method == Method::HEAD;
+    let result = route(&state, &parts, &mut body, &request_id, now, &host).await;
+    let (mut resp, bucket) = match result {
+        Ok((resp, bucket)) => (resp, bucket),
+        Err((err, bucket)) => {
+            if err.code == ErrorCode::InternalError || err.code.http_status() >= 500 {
+                tracing::error!(request_id, code = %err.code, "request failed");
+            } else {
+                tracing::debug!(request_id, code = %err.code, message = err.message(), "request refused");
+            }
+            // Leave the connection usable when the client is still sending a modest body.
+            body::drain(&mut body, 64 << 20).await;
+            (response::error(&err, &request_id, &host, head), bucket)
+        }
+    };
+    if let (Some(origin), Some(bucket)) = (parts.headers.get(http::header::ORIGIN), bucket) {
+        if let Ok(origin) = origin.to_str() {
+            cors::decorate_actual(&state, &bucket, origin, parts.method.as_str(), &mut resp).await;
+        }
+    }
+    let h = resp.headers_mut();
+    h.insert(
+        "x-oss-request-id",
+        HeaderValue::from_str(&request_id).expect("hex is a valid header"),
+    );
+    h.insert(
+        http::header::DATE,
+        HeaderValue::from_str(&time_fmt::http_date(now)).expect("date is a valid header"),
+    );
+    h.insert(http::header::SERVER, HeaderValue::from_static("AliyunOSS"));
+    Ok(resp)
+}
+
+type Routed = Result<(Response<Body>, Option<String>), (ApiError, Option<String>)>;
+
+async fn route(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &mut Incoming,
+    request_id: &str,
+    now: OffsetDateTime,
+    host: &str,
+) -> Routed {
+    let target = addressing::resolve(
+        Some(host).filter(|h| !h.is_empty()),
+        parts.uri.path(),
+        &state.config,
+    )
+    .map_err(|e| (e, None))?;
+    let bucket = target.bucket.clone();
+    let fail = |e: ApiError| (e, bucket.clone());
+    let query = Query(
+        parse_query(parts.uri.query().unwrap_or_default()).map_err(|_| {
+            fail(
+                ApiError::new(ErrorCode::InvalidURI)
+                    .with_message("The query string is not valid percent-encoded UTF-8."),
+            )
+        })?,
+    );
+    let op = operation::parse(&parts.method, &target, &query, &parts.headers).map_err(fail)?;
+    if !op.is_anonymous() {
+        check_auth(state, &parts.method, &target, &query, &parts.headers, now).map_err(fail)?;
+    }
+    tracing::debug!(request_id, op = op.name(), bucket = ?target.bucket, "request");
+    let ctx = RequestContext {
+        state,
+        request_id,
+        headers: &parts.headers,
+        now,
+        host,
+    };
+    let is_head = parts.method == Method::HEAD;
+    let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
+    if is_head {
+        // HEAD answers carry the GET headers; the body is dropped by hyper.
+        set_header(&mut resp, "accept-ranges", "bytes");
+    }
+    Ok((resp, bucket))
+}
+
+fn check_auth(
+    state: &State,
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let header_pairs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let parts = RequestParts {
+        method: method.as_str(),
+        bucket: target.bucket.as_deref(),
+        key: target.key.as_deref(),
+        query: &query.0,
+        headers: &header_pairs,
+    };
+    auth::authenticate(&state.config, &parts, now).map(|_| ())
+}
+
+async fn dispatch(
+    ctx: &RequestContext<'_>,
+    op: Operation,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    use Operation as O;
+    match op {
+        O::ListBuckets {
+            prefix,
+            marker,
+            max_keys,
+        } => api::bucket::list_buckets(ctx, prefix, marker, max_keys).await,
+        O::PutBucket { bucket } => api::bucket::put_bucket(ctx, bucket, body).await,
+        O::HeadBucket { bucket } => api::bucket::head_bucket(ctx, bucket).await,
+        O::GetBucketInfo { bucket } => api::bucket::get_bucket_info(ctx, bucket).await,
+        O::GetBucketLocation { bucket } => api::bucket::get_bucket_location(ctx, bucket).await,
+        O::DeleteBucket { bucket } => api::bucket::delete_bucket(ctx, bucket).await,
+        O::PutBucketCors { bucket } => cors::put_bucket_cors(ctx, bucket, body).await,
+        O::GetBucketCors { bucket } => cors::get_bucket_cors(ctx, bucket).await,
+        O::DeleteBucketCors { bucket } => cors::delete_bucket_cors(ctx, bucket).await,
+        O::Preflight {
+            bucket,
+            origin,
+            method,
+            headers,
+        } => cors::preflight(ctx, bucket, origin, method, headers).await,
+        O::ListObjects { bucket, listing } => {
+            api::listing::list_objects(ctx, bucket, listing).await
+        }
+        O::ListObjectsV2 {
+            bucket,
+            listing,
+            continuation_token,
+            start_after,
+            fetch_owner,
+        } => {
+            api::listing::list_objects_v2(
+                ctx,
+                bucket,
+                listing,
+                continuation_token,
+                start_after,
+                fetch_owner,
+            )
+            .await
+        }
+        O::DeleteMultipleObjects {
+            bucket,
+            url_encoding,
+        } => api::object::delete_multiple(ctx, bucket, url_encoding, body).await,
+        O::PutObject {
+            bucket,
+            key,
+            meta,
+            forbid_overwrite,
+        } => api::object::put_object(ctx, bucket, key, meta, forbid_overwrite, body).await,
+        O::CopyObject {
+            bucket,
+            key,
+            source,
+            replace_meta,
+            forbid_overwrite,
+        } => {
+            api::object::copy_object(ctx, bucket, key, source, replace_meta, forbid_overwrite).await
+        }
+        O::GetObject {
+            bucket,
+            key,
+            range,
+            standard_range,
+            conditions,
+            overrides,
+        } => {
+            api::object::get_object(
+                ctx,
+                bucket,
+                key,
+                range,
+                standard_range,
+                conditions,
+                overrides,
+            )
+            .await
+        }
+        O::HeadObject {
+            bucket,
+            key,
+            conditions,
+        } => api::object::head_object(ctx, bucket, key, conditions).await,
+        O::GetObjectMeta { bucket, key } => api::object::get_object_meta(ctx, bucket, key).await,
+        O::DeleteObject { bucket, key } => api::object::delete_object(ctx, bucket, key).await,
+        O::InitiateMultipartUpload {
+            bucket,
+            key,
+            meta,
+            forbid_overwrite,
+            url_encoding,
+        } => api::multipart::initiate(ctx, bucket, key, meta, forbid_overwrite, url_encoding).await,
+        O::UploadPart {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+        } => api::multipart::upload_part(ctx, bucket, key, upload_id, part_number, body).await,
+        O::UploadPartCopy {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            source,
+        } => {
+            api::multipart::upload_part_copy(ctx, bucket, key, upload_id, part_number, source).await
+        }
+        O::CompleteMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+            complete_all,
+            forbid_overwrite,
+            url_encoding,
+        } => {
+            api::multipart::complete(
+                ctx,
+                bucket,
+                key,
+                upload_id,
+                complete_all,
+                forbid_overwrite,
+                url_encoding,
+                body,
+            )
+            .await
+        }
+        O::AbortMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        } => api::multipart::abort(ctx, bucket, key, upload_id).await,
+        O::ListParts {
+            bucket,
+            key,
+            upload_id,
+            part_number_marker,
+            max_parts,
+            url_encoding,
+        } => {
+            api::multipart::list_parts(
+                ctx,
+                bucket,
+                key,
+                upload_id,
+                part_number_marker,
+                max_parts,
+                url_encoding,
+            )
+            .await
+        }
+        O::ListMultipartUploads {
+            bucket,
+            prefix,
+            delimiter,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+            url_encoding,
+        } => {
+            api::multipart::list_uploads(
+                ctx,
+                bucket,
+                prefix,
+                delimiter,
+                key_marker,
+                upload_id_marker,
+                max_uploads,
+                url_encoding,
+            )
+            .await
+        }
+    }
+}
+
+impl RequestContext<'_> {
+    /// Runs a store call on the blocking pool.
+    pub async fn store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    {
+        let store = self.state.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::InternalError))?
+            .map_err(ApiError::from)
+    }
+
+    /// Fails with `NoSuchBucket` unless the bucket exists.
+    pub async fn require_bucket(&self, bucket: &str) -> Result<crate::store::BucketRow, ApiError> {
+        let name = bucket.to_owned();
+        self.store(move |s| s.bucket(&name))
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::NoSuchBucket).with("BucketName", bucket))
+    }
+}
