@@ -1,1 +1,329 @@
-//! XML bodies.
+//! XML bodies of the OSS API: the one place where their element names, element order and
+//! required-but-empty elements are written down.
+//!
+//! Invariant: what the server writes with [`to_xml`] the client reads back with [`from_xml`]
+//! into an equal value, and [`from_xml`] only ever hands a body to the deserializer after it
+//! has been checked to be small, UTF-8, free of DTDs (no entity expansion), well formed,
+//! shallow, and rooted at the element the target type names.
+//!
+//! Conventions shared by every type here:
+//! * timestamps are `String`s the caller formats with [`crate::time_fmt::xml_timestamp`];
+//! * ETag fields hold the ETag *without* quotes; they are written quoted (`"…"`) and read with
+//!   or without quotes (a value that already carries quotes is not quoted twice);
+//! * strings are written as given: `encoding-type=url` encoding is the caller's job.
+
+pub mod bucket;
+pub mod cors;
+pub mod error;
+pub mod multipart;
+pub mod object;
+
+pub use bucket::{
+    AccessControlList, BucketDetail, BucketEntry, BucketInfo, CreateBucketConfiguration,
+    ListAllMyBucketsResult, LocationConstraint, Owner,
+};
+pub use cors::{CorsConfiguration, CorsRule};
+pub use error::ErrorBody;
+pub use multipart::{
+    CompleteMultipartUpload, CompleteMultipartUploadResult, CompletePart, CopyPartResult,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, Part, Upload,
+};
+pub use object::{
+    CommonPrefix, CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject,
+    ListBucketResult, ListBucketResultV2, ObjectEntry, ObjectToDelete, ObjectType,
+};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::limits::MAX_XML_BODY;
+
+/// The declaration every XML body we write starts with.
+pub const XML_DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+
+/// Deepest element nesting [`from_xml`] accepts. Our deepest documents nest 4 levels
+/// (`ListBucketResult/Contents/Owner/ID`); the margin tolerates extensions real OSS adds.
+pub const MAX_XML_DEPTH: usize = 16;
+
+/// Why an XML body was refused. The server answers all of them with `MalformedXML`.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XmlError {
+    /// The body is larger than [`MAX_XML_BODY`].
+    #[error("XML body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the body, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body is not valid UTF-8.
+    #[error("XML body is not valid UTF-8")]
+    NotUtf8,
+    /// The body carries a document type declaration or an entity declaration; refused so that
+    /// no entity is ever expanded.
+    #[error("XML body contains a DOCTYPE or ENTITY declaration")]
+    Dtd,
+    /// The body is not well-formed XML (includes an empty body or several root elements).
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+    /// Elements nest deeper than [`MAX_XML_DEPTH`].
+    #[error("XML elements nest deeper than {limit} levels")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+    /// The root element is not the one the expected document has.
+    #[error("expected root element <{expected}>, found <{found}>")]
+    WrongRoot {
+        /// The root element the target type has.
+        expected: String,
+        /// The root element the body has.
+        found: String,
+    },
+    /// Well-formed XML that does not fit the document: a required element is missing, a number
+    /// does not parse, an element repeats where it may not.
+    #[error("XML body does not match the expected document: {0}")]
+    Schema(String),
+}
+
+/// Serializes `value` as a complete XML document: the UTF-8 declaration, a newline, then the
+/// root element (named after the type's serde name), compact, no namespace, with empty
+/// elements written as `<A></A>`.
+///
+/// # Panics
+///
+/// If `value` is not a struct-like type (a bare string or number has no element name), or
+/// serializes an element name that is not a valid XML name. Neither happens with the types of
+/// this module.
+pub fn to_xml<T: Serialize>(value: &T) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(XML_DECLARATION);
+    out.push('\n');
+    let mut ser = quick_xml::se::Serializer::new(&mut out);
+    ser.expand_empty_elements(true);
+    value
+        .serialize(ser)
+        .expect("XML body types serialize to a named root element");
+    out
+}
+
+/// Parses an XML body into `T`, after checking that the body is at most [`MAX_XML_BODY`]
+/// bytes, UTF-8 (an initial byte-order mark is skipped), free of `<!DOCTYPE`/`<!ENTITY`,
+/// well formed, at most [`MAX_XML_DEPTH`] levels deep, and that its root element is the one `T`
+/// is named after. The XML declaration is optional and whitespace between elements is ignored.
+/// Unknown elements are ignored.
+pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> Result<T, XmlError> {
+    if body.len() > MAX_XML_BODY {
+        return Err(XmlError::TooLarge {
+            size: body.len(),
+            limit: MAX_XML_BODY,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if contains_dtd(text) {
+        return Err(XmlError::Dtd);
+    }
+    let root = check_structure(text)?;
+    if let Some(expected) = root_probe::expected_root::<T>() {
+        if root != expected {
+            return Err(XmlError::WrongRoot {
+                expected: expected.to_owned(),
+                found: root,
+            });
+        }
+    }
+    quick_xml::de::from_str(text).map_err(|e| XmlError::Schema(e.to_string()))
+}
+
+/// Whether the text holds a DTD or entity declaration, in any letter case. Legitimate bodies
+/// never contain either, even inside text (where `<` must be escaped).
+fn contains_dtd(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(9).any(|w| w.eq_ignore_ascii_case(b"<!DOCTYPE"))
+        || b.windows(8).any(|w| w.eq_ignore_ascii_case(b"<!ENTITY"))
+}
+
+/// Walks the whole document once: well-formedness, a single root, nesting depth, nothing but
+/// whitespace and comments outside the root. Returns the root element's name.
+fn check_structure(text: &str) -> Result<String, XmlError> {
+    use quick_xml::events::Event;
+
+    let malformed = |msg: String| XmlError::Malformed(msg);
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut depth = 0usize;
+    let mut root: Option<String> = None;
+    let mut seen_anything = false;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(format!("at byte {}: {e}", reader.error_position())))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let is_empty = matches!(event, Event::Empty(_));
+                if depth == 0 {
+                    if root.is_some() {
+                        return Err(malformed("more than one root element".into()));
+                    }
+                    let name = std::str::from_utf8(e.name().as_ref())
+                        .map_err(|_| XmlError::NotUtf8)?
+                        .to_owned();
+                    root = Some(name);
+                }
+                if !is_empty {
+                    depth += 1;
+                    if depth > MAX_XML_DEPTH {
+                        return Err(XmlError::TooDeep {
+                            limit: MAX_XML_DEPTH,
+                        });
+                    }
+                }
+            }
+            Event::End(_) => {
+                // The reader matches end tags with start tags; this only guards the count.
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| malformed("end tag without a start tag".into()))?;
+            }
+            Event::Text(ref t) => {
+                if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) {
+                    return Err(malformed("text outside the root element".into()));
+                }
+            }
+            Event::CData(_) => {
+                if depth == 0 {
+                    return Err(malformed("CDATA outside the root element".into()));
+                }
+            }
+            Event::Decl(_) => {
+                if seen_anything {
+                    return Err(malformed("XML declaration not at the start".into()));
+                }
+            }
+            Event::Comment(_) => {}
+            Event::PI(_) => {
+                return Err(malformed("processing instructions are not accepted".into()))
+            }
+            Event::DocType(_) => return Err(XmlError::Dtd),
+            Event::Eof => break,
+        }
+        seen_anything = true;
+    }
+    if depth != 0 {
+        return Err(malformed("unclosed element at end of body".into()));
+    }
+    root.ok_or_else(|| malformed("no root element".into()))
+}
+
+/// Finds the root element name a type expects by letting its `Deserialize` impl announce
+/// itself: derived structs call `deserialize_struct` with their serde name, which this
+/// deserializer records and then stops. quick-xml does not check the root name itself.
+mod root_probe {
+    use serde::de::{self, Deserialize, Visitor};
+    use std::fmt;
+
+    /// Stops the probed `Deserialize` impl as soon as it has said what it is.
+    #[derive(Debug)]
+    pub(super) struct Stop;
+
+    impl fmt::Display for Stop {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("root probe finished")
+        }
+    }
+
+    impl std::error::Error for Stop {}
+
+    impl de::Error for Stop {
+        fn custom<T: fmt::Display>(_msg: T) -> Self {
+            Stop
+        }
+    }
+
+    struct Probe {
+        name: Option<&'static str>,
+    }
+
+    impl<'de> de::Deserializer<'de> for &mut Probe {
+        type Error = Stop;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            _fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Stop> {
+            self.name = Some(name);
+            Err(Stop)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            _visitor: V,
+        ) -> Result<V::Value, Stop> {
+            self.name = Some(name);
+            Err(Stop)
+        }
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            _visitor: V,
+        ) -> Result<V::Value, Stop> {
+            self.name = Some(name);
+            Err(Stop)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    /// The root element `T` is named after, or `None` for types that are not struct-like.
+    pub(super) fn expected_root<T: for<'de> Deserialize<'de>>() -> Option<&'static str> {
+        let mut probe = Probe { name: None };
+        let _ = T::deserialize(&mut probe);
+        probe.name
+    }
+}
+
+/// Serde adapters for ETag elements: written quoted, read with or without quotes.
+pub(crate) mod etag {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `"<etag>"`, unless the value already carries its quotes.
+    pub(crate) fn serialize<S: Serializer>(etag: &str, s: S) -> Result<S::Ok, S::Error> {
+        if is_quoted(etag) {
+            s.serialize_str(etag)
+        } else {
+            s.serialize_str(&format!("\"{etag}\""))
+        }
+    }
+
+    /// Reads an ETag and drops one pair of surrounding quotes, if present.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(unquote(&raw).to_owned())
+    }
+
+    /// The ETag without surrounding whitespace and quotes.
+    pub(crate) fn unquote(raw: &str) -> &str {
+        let t = raw.trim();
+        if is_quoted(t) {
+            &t[1..t.len() - 1]
+        } else {
+            t
+        }
+    }
+
+    fn is_quoted(s: &str) -> bool {
+        s.len() >= 2 && s.starts_with('"') && s.ends_with('"')
+    }
+}
