@@ -1,0 +1,874 @@
+//! Durable storage for `osspart serve`: buckets, objects, multipart uploads.
+//!
+//! Invariant: what a successful call reports is on disk. Bodies become immutable blob files
+//! (fsynced and renamed into `blobs/`) before any row names them; every change to metadata is
+//! one SQLite transaction (WAL, `synchronous=FULL`); blob files are deleted only after the
+//! commit that dropped their last reference. So after any crash the store holds exactly the
+//! acknowledged state plus, at worst, unreferenced files that start-up recovery removes.
+//! Object keys are database values only and never become file paths.
+//!
+//! The API is synchronous; async callers run it on a blocking thread.
+
+mod blobs;
+mod complete;
+mod gc;
+mod listing;
+mod meta;
+mod recovery;
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use osspart_protocol::limits::is_valid_part_number;
+use osspart_protocol::ErrorCode;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use blobs::{BlobId, BlobWriter, FinishedBlob};
+pub use recovery::RecoveryReport;
+
+use blobs::Layout;
+use listing::Seek;
+use meta::StoredPart;
+
+/// A store error: an OSS API error to send back, or a local failure (500).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An OSS error for the client, with extra fields for the error XML.
+    #[error("{code}: {}", code.default_message())]
+    Api {
+        /// The OSS error code.
+        code: ErrorCode,
+        /// Extra `<Name>value</Name>` fields of the error body, in order.
+        extra: Vec<(&'static str, String)>,
+    },
+    /// Another server holds the data directory's lock.
+    #[error("data directory {} is in use by another server", .0.display())]
+    Locked(PathBuf),
+    /// A file-system failure.
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// A database failure.
+    #[error("metadata database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// Stored metadata breaks an invariant of this store.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// An API error without extra fields.
+    pub fn api(code: ErrorCode) -> StoreError {
+        StoreError::Api {
+            code,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds an extra error-XML field (no effect on non-API errors).
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> StoreError {
+        if let StoreError::Api { extra, .. } = &mut self {
+            extra.push((name, value.into()));
+        }
+        self
+    }
+
+    /// The OSS code, for API errors.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            StoreError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The value of an extra field, for API errors that carry it.
+    pub fn extra_value(&self, name: &str) -> Option<&str> {
+        match self {
+            StoreError::Api { extra, .. } => extra
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    fn no_such_bucket(bucket: &str) -> StoreError {
+        StoreError::api(ErrorCode::NoSuchBucket).with("BucketName", bucket)
+    }
+
+    fn no_such_key(key: &str) -> StoreError {
+        StoreError::api(ErrorCode::NoSuchKey).with("Key", key)
+    }
+
+    fn no_such_upload(upload_id: &str) -> StoreError {
+        StoreError::api(ErrorCode::NoSuchUpload).with("UploadId", upload_id)
+    }
+}
+
+/// Metadata stored with an object (from PutObject/Initiate headers), returned by GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ObjectMeta {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Expires`, verbatim.
+    pub expires: Option<String>,
+    /// `x-oss-meta-*` pairs: names lower-cased, without the prefix; in the order received.
+    pub user_meta: Vec<(String, String)>,
+    /// `x-oss-storage-class` (`None` = Standard).
+    pub storage_class: Option<String>,
+    /// `x-oss-object-acl`.
+    pub acl: Option<String>,
+    /// `x-oss-server-side-encryption`.
+    pub server_side_encryption: Option<String>,
+    /// `x-oss-tagging`, verbatim.
+    pub tagging: Option<String>,
+}
+
+/// How an object was made (`x-oss-object-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ObjectType {
+    /// PutObject (or a copy of one).
+    Normal,
+    /// CompleteMultipartUpload (or a copy of one).
+    Multipart,
+}
+
+impl ObjectType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Normal => "Normal",
+            ObjectType::Multipart => "Multipart",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ObjectType> {
+        match s {
+            "Normal" => Some(ObjectType::Normal),
+            "Multipart" => Some(ObjectType::Multipart),
+            _ => None,
+        }
+    }
+}
+
+/// One stretch of an object's bytes: a whole blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The blob holding the bytes.
+    pub blob: BlobId,
+    /// Its length in bytes.
+    pub size: u64,
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRow {
+    /// Bucket name.
+    pub name: String,
+    /// When it was created.
+    pub created: OffsetDateTime,
+}
+
+/// An object, with its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// Quoted ETag: `"<MD5>"` (Normal) or `"<MD5 of MD5s>-<N>"` (Multipart), upper-case hex.
+    pub etag: String,
+    /// CRC-64/XZ of the whole object.
+    pub crc64: u64,
+    /// Normal or Multipart.
+    pub object_type: ObjectType,
+    /// Time of the write that made this version.
+    pub last_modified: OffsetDateTime,
+    /// Stored metadata.
+    pub meta: ObjectMeta,
+    /// MD5 of the whole body, for Normal objects (`Content-MD5` on GET).
+    pub content_md5: Option<[u8; 16]>,
+    /// The blobs to read in order; their sizes add up to `size`.
+    pub manifest: Vec<Segment>,
+}
+
+/// An object as ListObjects shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// Object key.
+    pub key: String,
+    /// Length in bytes.
+    pub size: u64,
+    /// Quoted ETag.
+    pub etag: String,
+    /// Normal or Multipart.
+    pub object_type: ObjectType,
+    /// Time of the last write.
+    pub last_modified: OffsetDateTime,
+    /// Storage class from the metadata (`None` = Standard).
+    pub storage_class: Option<String>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRow {
+    /// 1..=10000.
+    pub part_number: u32,
+    /// Length in bytes.
+    pub size: u64,
+    /// `"<MD5 upper-case hex>"`.
+    pub etag: String,
+    /// CRC-64/XZ of the part.
+    pub crc64: u64,
+    /// When this part (number) was last uploaded.
+    pub last_modified: OffsetDateTime,
+}
+
+/// One page of ListParts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsPage {
+    /// Parts in ascending number.
+    pub parts: Vec<PartRow>,
+    /// Whether parts follow this page.
+    pub is_truncated: bool,
+    /// Number of the last part returned; the marker itself when the page is empty.
+    pub next_part_number_marker: u32,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key the upload will create.
+    pub key: String,
+    /// 32 upper-case hex characters; sorts in creation order.
+    pub upload_id: String,
+    /// When the upload was initiated.
+    pub initiated: OffsetDateTime,
+    /// Metadata the completed object will carry.
+    pub meta: ObjectMeta,
+    /// `x-oss-forbid-overwrite: true` was sent on Initiate.
+    pub forbid_overwrite: bool,
+}
+
+/// Which parts CompleteMultipartUpload assembles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompleteParts {
+    /// `x-oss-complete-all: yes`: every uploaded part, ascending.
+    All,
+    /// The body's `(PartNumber, ETag)` list, in request order; ETags quoted or bare.
+    Listed(Vec<(u32, String)>),
+}
+
+/// ListObjects parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only keys starting with this ("" = all).
+    pub prefix: String,
+    /// Roll keys up at the first occurrence after the prefix ("" = no roll-up).
+    pub delimiter: String,
+    /// Exclusive start key ("" = from the beginning).
+    pub marker: String,
+    /// Most entries plus common prefixes to return.
+    pub max: u32,
+}
+
+/// ListMultipartUploads parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadsQuery {
+    /// Only keys starting with this ("" = all).
+    pub prefix: String,
+    /// Roll keys up at the first occurrence after the prefix ("" = no roll-up).
+    pub delimiter: String,
+    /// Uploads of keys after this one ("" = from the beginning).
+    pub key_marker: String,
+    /// With `key_marker`: also uploads of that key whose id is greater than this.
+    pub upload_id_marker: String,
+    /// Most uploads plus common prefixes to return.
+    pub max: u32,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage<T> {
+    /// Entries in order.
+    pub entries: Vec<T>,
+    /// Rolled-up prefixes in order (each counted once toward the maximum).
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries or prefixes follow.
+    pub is_truncated: bool,
+    /// Last key or common prefix returned ("" when none); what the next page's marker is.
+    pub next_marker: String,
+    /// Uploads only: id of the last upload returned; "" when the page ends with a prefix.
+    pub next_upload_id_marker: String,
+}
+
+/// Handle on an open data directory. Cheap to clone; all clones share one database
+/// connection and the directory lock, released when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    layout: Layout,
+    conn: Mutex<Connection>,
+    /// Time stamp (ns) in the newest upload id; ids take a strictly larger one.
+    last_upload_stamp: AtomicU64,
+    recovery: RecoveryReport,
+    /// Held open for its exclusive lock.
+    _lock: File,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.layout.root())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the data directory `dir`: `meta.db`, `blobs/`, `tmp/`.
+    ///
+    /// Takes an exclusive lock on `<dir>/LOCK` ([`StoreError::Locked`] if another store
+    /// holds it) and runs start-up recovery before returning.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let layout = Layout::new(dir);
+        std::fs::create_dir_all(dir)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(layout.lock_path())?;
+        #[allow(clippy::incompatible_msrv)] // File::try_lock; the toolchain in use has it
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        layout.create_dirs()?;
+        let mut conn = meta::open(&layout)?;
+        let recovery = recovery::recover(&mut conn, &layout)?;
+        let last_stamp = meta::last_upload_id(&conn)?
+            .and_then(|id| u64::from_str_radix(id.get(..16)?, 16).ok())
+            .unwrap_or(0);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                layout,
+                conn: Mutex::new(conn),
+                last_upload_stamp: AtomicU64::new(last_stamp),
+                recovery,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.inner.layout.root()
+    }
+
+    /// What start-up recovery repaired when this store was opened.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-call rolled its transaction back when the Transaction dropped, so the
+        // connection is still consistent.
+        self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&self.conn())
+    }
+
+    /// Runs `f` in one write transaction, records `blob` if it commits, then deletes the files
+    /// of blobs `f` left unreferenced.
+    fn write<T>(
+        &self,
+        blob: Option<FinishedBlob>,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut dead = Vec::new();
+        let out = {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // An error before the commit drops `blob`, deleting its file.
+            let out = f(&tx, &mut dead)?;
+            let committed = tx.commit();
+            // If COMMIT failed, it may still have reached the disk; keep the file and let
+            // recovery decide by what the database says.
+            if let Some(blob) = blob {
+                blob.mark_recorded();
+            }
+            committed?;
+            out
+        };
+        gc::delete_files(&self.inner.layout, &dead);
+        Ok(out)
+    }
+
+    // ---- blobs -----------------------------------------------------------------------------
+
+    /// Starts receiving a body into `tmp/`.
+    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(&self.inner.layout)
+    }
+
+    /// Opens a blob of a manifest for reading.
+    pub fn open_blob(&self, id: &BlobId) -> Result<File, StoreError> {
+        Ok(File::open(self.inner.layout.blob_path(id))?)
+    }
+
+    // ---- buckets ---------------------------------------------------------------------------
+
+    /// Creates a bucket; `BucketAlreadyExists` if it exists.
+    pub fn create_bucket(&self, name: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.write(None, |tx, _| {
+            if meta::insert_bucket(tx, name, now)? {
+                Ok(())
+            } else {
+                Err(StoreError::api(ErrorCode::BucketAlreadyExists).with("BucketName", name))
+            }
+        })
+    }
+
+    /// The bucket, if it exists.
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRow>, StoreError> {
+        self.read(|c| meta::bucket(c, name))
+    }
+
+    /// Every bucket, by name.
+    pub fn list_buckets(&self) -> Result<Vec<BucketRow>, StoreError> {
+        self.read(meta::list_buckets)
+    }
+
+    /// Deletes an empty bucket: `NoSuchBucket`; `BucketNotEmpty` while it holds objects or
+    /// in-progress uploads.
+    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        self.write(None, |tx, _| {
+            meta::require_bucket(tx, name)?;
+            if meta::bucket_in_use(tx, name)? {
+                return Err(StoreError::api(ErrorCode::BucketNotEmpty).with("BucketName", name));
+            }
+            meta::delete_bucket(tx, name)?;
+            Ok(())
+        })
+    }
+
+    /// Stores the bucket's CORS document (verbatim XML); `NoSuchBucket`.
+    pub fn put_cors(&self, bucket: &str, config_xml: &str) -> Result<(), StoreError> {
+        self.write(None, |tx, _| {
+            match meta::set_cors(tx, bucket, Some(config_xml))? {
+                true => Ok(()),
+                false => Err(StoreError::no_such_bucket(bucket)),
+            }
+        })
+    }
+
+    /// The bucket's CORS document, if set; `NoSuchBucket`.
+    pub fn cors(&self, bucket: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| meta::cors(c, bucket)?.ok_or_else(|| StoreError::no_such_bucket(bucket)))
+    }
+
+    /// Removes the bucket's CORS document (no error if unset); `NoSuchBucket`.
+    pub fn delete_cors(&self, bucket: &str) -> Result<(), StoreError> {
+        self.write(None, |tx, _| match meta::set_cors(tx, bucket, None)? {
+            true => Ok(()),
+            false => Err(StoreError::no_such_bucket(bucket)),
+        })
+    }
+
+    // ---- objects ---------------------------------------------------------------------------
+
+    /// Records `blob` as the object `bucket/key` (type Normal), replacing any existing one.
+    /// `NoSuchBucket`; `FileAlreadyExists` when `forbid_overwrite` and the key exists. On
+    /// error the blob is deleted.
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        blob: FinishedBlob,
+        forbid_overwrite: bool,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        let row = ObjectRow {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: blob.size,
+            etag: blob.etag(),
+            crc64: blob.crc64,
+            object_type: ObjectType::Normal,
+            last_modified: now,
+            meta,
+            content_md5: Some(blob.md5),
+            manifest: vec![Segment {
+                blob: blob.id.clone(),
+                size: blob.size,
+            }],
+        };
+        self.write(Some(blob), |tx, dead| {
+            meta::require_bucket(tx, bucket)?;
+            replace_object(tx, bucket, key, forbid_overwrite, dead)?;
+            let seg = &row.manifest[0];
+            gc::insert(tx, &seg.blob, seg.size)?;
+            meta::insert_object(tx, &row)?;
+            Ok(row)
+        })
+    }
+
+    /// Copies an object by sharing its blobs (no byte is copied). `meta: None` keeps the
+    /// source's metadata. `NoSuchBucket` (either bucket), `NoSuchKey` (source),
+    /// `FileAlreadyExists` when `forbid_overwrite` and the target exists.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        meta: Option<ObjectMeta>,
+        forbid_overwrite: bool,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        self.write(None, |tx, dead| {
+            meta::require_bucket(tx, src_bucket)?;
+            let (src_id, src) = meta::object_head(tx, src_bucket, src_key)?
+                .ok_or_else(|| StoreError::no_such_key(src_key))?;
+            meta::require_bucket(tx, dst_bucket)?;
+            let manifest = meta::manifest(tx, src_id)?;
+            // Take the new references before releasing the target's old ones: when source
+            // and target are the same object its blobs must never reach zero.
+            gc::retain(tx, manifest.iter().map(|s| &s.blob))?;
+            replace_object(tx, dst_bucket, dst_key, forbid_overwrite, dead)?;
+            let row = ObjectRow {
+                bucket: dst_bucket.to_owned(),
+                key: dst_key.to_owned(),
+                last_modified: now,
+                meta: meta.unwrap_or(src.meta),
+                manifest,
+                ..src
+            };
+            meta::insert_object(tx, &row)?;
+            Ok(row)
+        })
+    }
+
+    /// The object with its manifest; `Ok(None)` when the key is missing, `NoSuchBucket` when
+    /// the bucket is.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
+        self.read(|c| {
+            meta::require_bucket(c, bucket)?;
+            match meta::object_head(c, bucket, key)? {
+                None => Ok(None),
+                Some((id, mut row)) => {
+                    row.manifest = meta::manifest(c, id)?;
+                    Ok(Some(row))
+                }
+            }
+        })
+    }
+
+    /// Deletes the object; whether it existed. `NoSuchBucket`.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        self.write(None, |tx, dead| {
+            meta::require_bucket(tx, bucket)?;
+            match meta::object_id(tx, bucket, key)? {
+                None => Ok(false),
+                Some(id) => {
+                    let blobs = meta::delete_object(tx, id)?;
+                    gc::release(tx, &blobs, dead)?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    /// One page of ListObjects (keys in byte order). `NoSuchBucket`.
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        q: &ListQuery,
+    ) -> Result<ListPage<ObjectSummary>, StoreError> {
+        self.read(|c| {
+            meta::require_bucket(c, bucket)?;
+            let start = listing::start::<String>(&q.prefix, &q.delimiter, &q.marker, None);
+            let (page, _) = listing::roll_up(
+                &q.prefix,
+                &q.delimiter,
+                q.max,
+                start,
+                |o: &ObjectSummary| o.key.as_str(),
+                |o: &ObjectSummary| o.key.clone(),
+                |seek: &Seek<String>, end, limit| meta::list_objects(c, bucket, seek, end, limit),
+            )?;
+            Ok(page)
+        })
+    }
+
+    // ---- multipart -------------------------------------------------------------------------
+
+    /// Starts a multipart upload. `NoSuchBucket`; `FileAlreadyExists` when
+    /// `forbid_overwrite` and the key exists (checked again at completion).
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        forbid_overwrite: bool,
+        now: OffsetDateTime,
+    ) -> Result<UploadRow, StoreError> {
+        self.write(None, |tx, _| {
+            meta::require_bucket(tx, bucket)?;
+            if forbid_overwrite && meta::object_exists(tx, bucket, key)? {
+                return Err(StoreError::api(ErrorCode::FileAlreadyExists));
+            }
+            let row = UploadRow {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                upload_id: self.next_upload_id(now),
+                initiated: now,
+                meta,
+                forbid_overwrite,
+            };
+            meta::insert_upload(tx, &row)?;
+            Ok(row)
+        })
+    }
+
+    /// A fresh upload id: 16 hex digits of a strictly increasing nanosecond stamp, then 16
+    /// random ones. Called with the connection locked, so stamps follow commit order.
+    fn next_upload_id(&self, now: OffsetDateTime) -> String {
+        let now_ns = u64::try_from(now.unix_timestamp_nanos()).unwrap_or(0);
+        let last = &self.inner.last_upload_stamp;
+        let stamp = now_ns.max(last.load(Ordering::Relaxed) + 1);
+        last.store(stamp, Ordering::Relaxed);
+        format!("{stamp:016X}{:016X}", rand::random::<u64>())
+    }
+
+    /// The in-progress upload; `NoSuchUpload` when unknown or of another bucket or key,
+    /// `NoSuchBucket` when the bucket is missing.
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadRow, StoreError> {
+        self.read(|c| find_upload(c, bucket, key, upload_id))
+    }
+
+    /// Records `blob` as part `part_number`, replacing (and releasing) an earlier part of that
+    /// number. `NoSuchUpload`; `InvalidArgument` for a number outside 1..=10000. On error the
+    /// blob is deleted.
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        blob: FinishedBlob,
+        now: OffsetDateTime,
+    ) -> Result<PartRow, StoreError> {
+        if !is_valid_part_number(part_number) {
+            return Err(StoreError::api(ErrorCode::InvalidArgument)
+                .with("ArgumentName", "partNumber")
+                .with("ArgumentValue", part_number.to_string()));
+        }
+        let part = StoredPart {
+            number: part_number,
+            blob: blob.id.clone(),
+            size: blob.size,
+            md5: blob.md5,
+            crc64: blob.crc64,
+        };
+        let row = PartRow {
+            part_number,
+            size: blob.size,
+            etag: blob.etag(),
+            crc64: blob.crc64,
+            last_modified: now,
+        };
+        self.write(Some(blob), |tx, dead| {
+            find_upload(tx, bucket, key, upload_id)?;
+            let old = meta::part_blob(tx, upload_id, part_number)?;
+            gc::insert(tx, &part.blob, part.size)?;
+            meta::upsert_part(tx, upload_id, &part, now)?;
+            gc::release(tx, old.iter(), dead)?;
+            Ok(row)
+        })
+    }
+
+    /// One page of ListParts: parts numbered above `part_number_marker`, ascending, at most
+    /// `max_parts`. `NoSuchUpload`.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: u32,
+    ) -> Result<PartsPage, StoreError> {
+        self.read(|c| {
+            find_upload(c, bucket, key, upload_id)?;
+            let want = max_parts as usize;
+            let mut parts = meta::list_parts(c, upload_id, part_number_marker, want + 1)?;
+            let is_truncated = parts.len() > want;
+            parts.truncate(want);
+            let next_part_number_marker =
+                parts.last().map_or(part_number_marker, |p| p.part_number);
+            Ok(PartsPage {
+                parts,
+                is_truncated,
+                next_part_number_marker,
+            })
+        })
+    }
+
+    /// Completes the upload in one metadata transaction (no byte copied): validates the parts
+    /// (spec 3.4), writes the object (type Multipart) whose manifest is the chosen parts'
+    /// blobs, releases unlisted parts and any overwritten object, and drops the upload.
+    /// `forbid_overwrite` adds to the flag given at Initiate.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: CompleteParts,
+        forbid_overwrite: bool,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        self.write(None, |tx, dead| {
+            let upload = find_upload(tx, bucket, key, upload_id)?;
+            let stored = meta::all_parts(tx, upload_id)?;
+            let assembly = complete::assemble(upload_id, &stored, &parts)?;
+            replace_object(
+                tx,
+                bucket,
+                key,
+                forbid_overwrite || upload.forbid_overwrite,
+                dead,
+            )?;
+            // The chosen parts' references pass to the object unchanged.
+            meta::delete_upload(tx, upload_id)?;
+            let row = ObjectRow {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                size: assembly.size,
+                etag: assembly.etag,
+                crc64: assembly.crc64,
+                object_type: ObjectType::Multipart,
+                last_modified: now,
+                meta: upload.meta,
+                content_md5: None,
+                manifest: assembly.manifest,
+            };
+            meta::insert_object(tx, &row)?;
+            gc::release(tx, &assembly.unused, dead)?;
+            Ok(row)
+        })
+    }
+
+    /// Aborts the upload and discards its parts. `NoSuchUpload`.
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.write(None, |tx, dead| {
+            find_upload(tx, bucket, key, upload_id)?;
+            let blobs = meta::part_blobs(tx, upload_id)?;
+            meta::delete_upload(tx, upload_id)?;
+            gc::release(tx, &blobs, dead)
+        })
+    }
+
+    /// One page of ListMultipartUploads: in-progress uploads by key (byte order), then upload
+    /// id. `NoSuchBucket`.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        q: &UploadsQuery,
+    ) -> Result<ListPage<UploadRow>, StoreError> {
+        self.read(|c| {
+            meta::require_bucket(c, bucket)?;
+            // The upload id marker only counts together with a key marker (spec 3.6).
+            let exact = (!q.key_marker.is_empty() && !q.upload_id_marker.is_empty())
+                .then(|| (q.key_marker.clone(), q.upload_id_marker.clone()));
+            let start = listing::start(&q.prefix, &q.delimiter, &q.key_marker, exact);
+            let (mut page, last_is_prefix) = listing::roll_up(
+                &q.prefix,
+                &q.delimiter,
+                q.max,
+                start,
+                |u: &UploadRow| u.key.as_str(),
+                |u: &UploadRow| (u.key.clone(), u.upload_id.clone()),
+                |seek: &Seek<(String, String)>, end, limit| {
+                    meta::list_uploads(c, bucket, seek, end, limit)
+                },
+            )?;
+            if !last_is_prefix {
+                if let Some(last) = page.entries.last() {
+                    page.next_upload_id_marker.clone_from(&last.upload_id);
+                }
+            }
+            Ok(page)
+        })
+    }
+}
+
+/// The upload `upload_id` if it belongs to `bucket`/`key`.
+fn find_upload(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<UploadRow, StoreError> {
+    match meta::upload(conn, upload_id)? {
+        Some(up) if up.bucket == bucket && up.key == key => Ok(up),
+        _ => {
+            meta::require_bucket(conn, bucket)?;
+            Err(StoreError::no_such_upload(upload_id))
+        }
+    }
+}
+
+/// Clears the way for a new version of `bucket/key`: `FileAlreadyExists` if one exists and
+/// `forbid_overwrite`, else deletes it and releases its blobs.
+fn replace_object(
+    tx: &Transaction<'_>,
+    bucket: &str,
+    key: &str,
+    forbid_overwrite: bool,
+    dead: &mut Vec<BlobId>,
+) -> Result<(), StoreError> {
+    if let Some(old) = meta::object_id(tx, bucket, key)? {
+        if forbid_overwrite {
+            return Err(StoreError::api(ErrorCode::FileAlreadyExists));
+        }
+        let blobs = meta::delete_object(tx, old)?;
+        gc::release(tx, &blobs, dead)?;
+    }
+    Ok(())
+}
