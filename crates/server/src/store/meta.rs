@@ -421,6 +421,23 @@ fn range_query<C>(
     bind(sql, args, &order, Value::Integer(limit as i64));
 }
 
+/// The SQL and arguments of [`list_objects`].
+fn objects_query(
+    bucket: &str,
+    seek: &Seek<String>,
+    end: Option<&[u8]>,
+    limit: usize,
+) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        "SELECT key, size, etag, object_type, modified_ns, json_extract(meta, '$.storage_class')
+         FROM objects WHERE bucket = ?1",
+    );
+    let mut args = vec![Value::Text(bucket.to_owned())];
+    let key_of = |k: &String| k.as_bytes().to_vec();
+    range_query(&mut sql, &mut args, seek, None, &key_of, end, limit);
+    (sql, args)
+}
+
 /// Objects of `bucket` in key order from `seek`, below `end`, at most `limit`.
 pub(crate) fn list_objects(
     conn: &Connection,
@@ -429,13 +446,7 @@ pub(crate) fn list_objects(
     end: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<ObjectSummary>, StoreError> {
-    let mut sql = String::from(
-        "SELECT key, size, etag, object_type, modified_ns, json_extract(meta, '$.storage_class')
-         FROM objects WHERE bucket = ?1",
-    );
-    let mut args = vec![Value::Text(bucket.to_owned())];
-    let key_of = |k: &String| k.as_bytes().to_vec();
-    range_query(&mut sql, &mut args, seek, None, &key_of, end, limit);
+    let (sql, args) = objects_query(bucket, seek, end, limit);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| {
         Ok(ObjectSummary {
@@ -514,14 +525,13 @@ pub(crate) fn delete_upload(conn: &Connection, upload_id: &str) -> Result<(), St
     Ok(())
 }
 
-/// In-progress uploads of `bucket` in (key, upload id) order from `seek`, below `end`.
-pub(crate) fn list_uploads(
-    conn: &Connection,
+/// The SQL and arguments of [`list_uploads`].
+fn uploads_query(
     bucket: &str,
     seek: &Seek<(String, String)>,
     end: Option<&[u8]>,
     limit: usize,
-) -> Result<Vec<UploadRow>, StoreError> {
+) -> (String, Vec<Value>) {
     let mut sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket = ?1");
     let mut args = vec![Value::Text(bucket.to_owned())];
     let split = |(k, id): &(String, String)| (k.as_bytes().to_vec(), id.clone());
@@ -535,6 +545,18 @@ pub(crate) fn list_uploads(
         end,
         limit,
     );
+    (sql, args)
+}
+
+/// In-progress uploads of `bucket` in (key, upload id) order from `seek`, below `end`.
+pub(crate) fn list_uploads(
+    conn: &Connection,
+    bucket: &str,
+    seek: &Seek<(String, String)>,
+    end: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<UploadRow>, StoreError> {
+    let (sql, args) = uploads_query(bucket, seek, end, limit);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), upload_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -629,4 +651,89 @@ pub(crate) fn all_parts(conn: &Connection, upload_id: &str) -> Result<Vec<Stored
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan's steps, e.g. "SEARCH objects USING INDEX ...".
+    fn plan(conn: &Connection, sql: &str, args: Vec<Value>) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(args), |row| row.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    fn assert_no_scan(conn: &Connection, sql: &str, args: Vec<Value>) {
+        let steps = plan(conn, sql, args);
+        assert!(
+            steps
+                .iter()
+                .all(|s| !s.starts_with("SCAN") && !s.contains("TEMP B-TREE")),
+            "{sql}\n{steps:?}"
+        );
+    }
+
+    #[test]
+    fn hot_queries_seek_an_index_and_never_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create_dirs().unwrap();
+        let conn = open(&layout).unwrap();
+        let text = |s: &str| Value::Text(s.to_owned());
+        let blob = |s: &str| Value::Blob(s.as_bytes().to_vec());
+
+        for seek in [
+            Seek::From(b"a".to_vec()),
+            Seek::Past(b"a".to_vec()),
+            Seek::After("a/b".to_owned()),
+        ] {
+            for end in [None, Some(&b"b"[..])] {
+                let (sql, args) = objects_query("bk", &seek, end, 10);
+                assert_no_scan(&conn, &sql, args);
+            }
+        }
+        for seek in [
+            Seek::From(b"a".to_vec()),
+            Seek::Past(b"a".to_vec()),
+            Seek::After(("a/b".to_owned(), "0001".to_owned())),
+        ] {
+            for end in [None, Some(&b"b"[..])] {
+                let (sql, args) = uploads_query("bk", &seek, end, 10);
+                assert_no_scan(&conn, &sql, args);
+            }
+        }
+        let point_lookups: [(&str, Vec<Value>); 6] = [
+            (
+                "SELECT blob FROM upload_parts WHERE upload_id = ?1 AND part_number = ?2",
+                vec![text("u"), Value::Integer(3)],
+            ),
+            (
+                "SELECT part_number, size, md5, crc64, modified_ns FROM upload_parts
+                 WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+                vec![text("u"), Value::Integer(3), Value::Integer(10)],
+            ),
+            (
+                "SELECT id FROM objects WHERE bucket = ?1 AND key = ?2",
+                vec![text("bk"), blob("k")],
+            ),
+            (
+                "SELECT 1 FROM uploads WHERE bucket = ?1 LIMIT 1",
+                vec![text("bk")],
+            ),
+            (
+                "SELECT blob FROM object_parts WHERE blob = ?1",
+                vec![text("0123")],
+            ),
+            (
+                "SELECT blob FROM upload_parts WHERE blob = ?1",
+                vec![text("0123")],
+            ),
+        ];
+        for (sql, args) in point_lookups {
+            assert_no_scan(&conn, sql, args);
+        }
+    }
 }

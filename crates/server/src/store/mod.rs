@@ -872,3 +872,116 @@ fn replace_object(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Puts `count` part rows of 100 KiB each straight into the database (completion reads
+    /// metadata only, so no data files are needed) and returns the Complete list.
+    fn fake_parts(store: &Store, upload_id: &str, count: u32) -> Vec<(u32, String)> {
+        let now = OffsetDateTime::now_utc();
+        let mut conn = store.conn();
+        let tx = conn.transaction().unwrap();
+        let mut listed = Vec::new();
+        for number in 1..=count {
+            let md5: [u8; 16] = rand::random();
+            let part = StoredPart {
+                number,
+                blob: BlobId::random(),
+                size: 102_400,
+                md5,
+                crc64: rand::random(),
+            };
+            gc::insert(&tx, &part.blob, part.size).unwrap();
+            meta::upsert_part(&tx, upload_id, &part, now).unwrap();
+            listed.push((number, hex::encode_upper(md5)));
+        }
+        tx.commit().unwrap();
+        listed
+    }
+
+    #[test]
+    fn completing_ten_thousand_parts_is_one_quick_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        store.create_bucket("bk", now).unwrap();
+        // A release build must stay well under the 250 ms budget; debug builds get slack
+        // for unoptimised code, still far below what a per-part scan would cost.
+        let budget = if cfg!(debug_assertions) {
+            Duration::from_millis(1500)
+        } else {
+            Duration::from_millis(250)
+        };
+
+        let mut timings = Vec::new();
+        for round in 0..2 {
+            let up = store
+                .create_upload("bk", "big", ObjectMeta::default(), false, now)
+                .unwrap();
+            let listed = fake_parts(&store, &up.upload_id, 10_000);
+            let started = Instant::now();
+            // The second round also overwrites (and releases) the first object's 10,000 blobs.
+            let obj = store
+                .complete_upload(
+                    "bk",
+                    "big",
+                    &up.upload_id,
+                    CompleteParts::Listed(listed),
+                    false,
+                    now,
+                )
+                .unwrap();
+            let took = started.elapsed();
+            timings.push(took);
+            eprintln!("complete_upload of 10,000 parts (round {round}): {took:?}");
+            assert_eq!(obj.manifest.len(), 10_000);
+            assert_eq!(obj.size, 10_000 * 102_400);
+            assert!(obj.etag.ends_with("-10000\""));
+            assert!(took < budget, "complete took {took:?}");
+        }
+        let conn = store.conn();
+        let blobs: i64 = conn
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            blobs, 10_000,
+            "the overwritten object's blobs were released"
+        );
+        let parts: i64 = conn
+            .query_row("SELECT count(*) FROM upload_parts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(parts, 0);
+    }
+
+    #[test]
+    fn upload_ids_sort_in_creation_order_even_when_the_clock_stalls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        store.create_bucket("bk", now).unwrap();
+        let ids: Vec<String> = (0..50)
+            .map(|_| {
+                store
+                    .create_upload("bk", "k", ObjectMeta::default(), false, now)
+                    .unwrap()
+                    .upload_id
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(ids.iter().all(|id| id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))));
+        drop(store);
+        // After a restart with the clock set back, new ids still sort after the old ones.
+        let store = Store::open(dir.path()).unwrap();
+        let earlier = now - time::Duration::hours(1);
+        let next = store
+            .create_upload("bk", "k", ObjectMeta::default(), false, earlier)
+            .unwrap();
+        assert!(next.upload_id > *ids.last().unwrap());
+    }
+}

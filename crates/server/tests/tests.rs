@@ -1,0 +1,6 @@
+//! Integration tests of osspart-server, one binary.
+
+mod support;
+
+mod bad_input;
+mod store;
