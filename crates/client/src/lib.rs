@@ -1,1 +1,28 @@
-//! The osspart client SDK.
+//! osspart: resumable, parallel multipart upload for Alibaba Cloud OSS.
+//!
+//! A [`Client`] speaks to one bucket of OSS (or of `osspart serve`): every multipart call is a
+//! method ([`Client::init_multipart_upload`], [`Client::upload_part`], ...), and
+//! [`Client::multipart_upload`] runs a whole checkpointed, parallel, CRC-checked upload.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod ops;
+pub mod upload;
+
+pub use client::{Client, Request, Response};
+pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
+pub use error::{Error, Result};
+pub use ops::multipart::{
+    CompleteOutput, ListPartsPage, ListUploadsPage, ListUploadsQuery, PartEtag, PartInfo,
+    PartOutput, UploadInfo,
+};
+pub use ops::object::{
+    ListObjectsPage, ListObjectsQuery, ObjectInfo, ObjectOptions, ObjectSummary, PutOutput,
+};
+pub use upload::{
+    CancelHandle, Checkpoint, CheckpointSpec, Progress, ProgressCallback, ProgressEvent, Source,
+    UploadOptions, UploadOutput,
+};

@@ -1,0 +1,612 @@
+//! `Client`: builds a request, signs it with the protocol crate, sends it, retries what is safe
+//! to retry, and turns OSS error bodies back into [`Error::Service`].
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use osspart_protocol::encoding::{encode_component, encode_path};
+use osspart_protocol::sign::{v1, v4, RequestParts};
+use osspart_protocol::xml::{self, ErrorBody};
+use osspart_protocol::{time_fmt, ErrorCode};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use time::OffsetDateTime;
+
+use crate::config::{Addressing, Config, SignatureVersion};
+use crate::error::{Error, Result};
+
+/// A client for one bucket of one OSS (or OSS-compatible) service. Cheap to clone; clones
+/// share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    http: reqwest::Client,
+    scheme: String,
+    host: String,
+    path_style: bool,
+    /// Server time minus local time, in seconds, learnt from RequestTimeTooSkewed answers.
+    clock_offset: AtomicI64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.config.endpoint)
+            .field("bucket", &self.inner.config.bucket)
+            .finish()
+    }
+}
+
+/// One request before signing.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// HTTP method.
+    pub method: Method,
+    /// Object key; `None` for bucket-level calls.
+    pub key: Option<String>,
+    /// Query parameters, decoded.
+    pub query: Vec<(String, String)>,
+    /// Extra headers (Content-Type, x-oss-meta-*, ...).
+    pub headers: Vec<(String, String)>,
+    /// Body (empty for most calls).
+    pub body: Bytes,
+    /// API name, used in timeout errors and logs.
+    pub op: &'static str,
+    /// When set, counts body bytes as they are handed to the connection.
+    pub sent: Option<Arc<AtomicU64>>,
+}
+
+impl Request {
+    /// A request without body or parameters.
+    pub fn new(op: &'static str, method: Method, key: Option<&str>) -> Request {
+        Request {
+            method,
+            key: key.map(str::to_owned),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            op,
+            sent: None,
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.query.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds a query parameter when `value` is `Some`.
+    pub fn query_opt(self, name: &str, value: Option<impl Into<String>>) -> Request {
+        match value {
+            Some(v) => self.query(name, v),
+            None => self,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Bytes) -> Request {
+        self.body = body;
+        self
+    }
+
+    /// Adds `Content-MD5` of the current body.
+    pub fn with_content_md5(self) -> Request {
+        use md5::Digest;
+        let digest = md5::Md5::digest(&self.body);
+        let value = base64::engine::general_purpose::STANDARD.encode(digest);
+        self.header("Content-MD5", value)
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `x-oss-request-id`.
+    pub fn request_id(&self) -> &str {
+        self.header("x-oss-request-id").unwrap_or_default()
+    }
+
+    /// `ETag`, quotes kept.
+    pub fn etag(&self) -> Option<&str> {
+        self.header("etag")
+    }
+
+    /// `x-oss-hash-crc64ecma`, parsed.
+    pub fn crc64(&self) -> Option<u64> {
+        self.header("x-oss-hash-crc64ecma")
+            .and_then(osspart_protocol::crc64::parse)
+    }
+
+    /// Parses the XML body.
+    pub fn xml<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        xml::from_xml(&self.body)
+            .map_err(|e| Error::Protocol(format!("cannot parse response body: {e}")))
+    }
+}
+
+impl Client {
+    /// A client for `config`. Fails on an endpoint that is not `http(s)://host[:port]`.
+    pub fn new(config: Config) -> Result<Client> {
+        let (scheme, rest) = config.endpoint.split_once("://").ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "endpoint {:?} needs a scheme (http:// or https://)",
+                config.endpoint
+            ))
+        })?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(Error::InvalidArgument(format!(
+                "endpoint scheme {scheme:?} is not http or https"
+            )));
+        }
+        let host = rest.trim_end_matches('/').to_owned();
+        if host.is_empty() || host.contains('/') {
+            return Err(Error::InvalidArgument(format!(
+                "endpoint {:?} must be scheme://host[:port]",
+                config.endpoint
+            )));
+        }
+        let path_style = match config.addressing {
+            Addressing::PathStyle => true,
+            Addressing::VirtualHosted | Addressing::Cname => false,
+            Addressing::Auto => is_ip_or_localhost(&host),
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true)
+            .user_agent(config.user_agent.clone())
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                scheme,
+                host,
+                path_style,
+                clock_offset: AtomicI64::new(0),
+            }),
+        })
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The bucket this client operates on.
+    pub fn bucket(&self) -> &str {
+        &self.inner.config.bucket
+    }
+
+    /// A client for another bucket of the same service, sharing the connection pool.
+    pub fn with_bucket(&self, bucket: &str) -> Client {
+        let mut config = self.inner.config.clone();
+        config.bucket = bucket.to_owned();
+        Client {
+            inner: Arc::new(Inner {
+                config,
+                http: self.inner.http.clone(),
+                scheme: self.inner.scheme.clone(),
+                host: self.inner.host.clone(),
+                path_style: self.inner.path_style,
+                clock_offset: AtomicI64::new(self.inner.clock_offset.load(Ordering::Relaxed)),
+            }),
+        }
+    }
+
+    fn url(&self, bucket: Option<&str>, key: Option<&str>, query: &[(String, String)]) -> String {
+        let i = &self.inner;
+        let key_path = key.map(encode_path).unwrap_or_default();
+        let mut url = match (bucket, i.config.addressing) {
+            (None, _) => format!("{}://{}/", i.scheme, i.host),
+            (Some(_), Addressing::Cname) => format!("{}://{}/{key_path}", i.scheme, i.host),
+            (Some(b), _) if i.path_style => format!("{}://{}/{b}/{key_path}", i.scheme, i.host),
+            (Some(b), _) => format!("{}://{b}.{}/{key_path}", i.scheme, i.host),
+        };
+        if !query.is_empty() {
+            url.push('?');
+            let parts: Vec<String> = query
+                .iter()
+                .map(|(n, v)| {
+                    if v.is_empty() {
+                        encode_component(n)
+                    } else {
+                        format!("{}={}", encode_component(n), encode_component(v))
+                    }
+                })
+                .collect();
+            url.push_str(&parts.join("&"));
+        }
+        url
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.inner.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// Signed headers for a request at `now`.
+    fn signed_headers(
+        &self,
+        bucket: Option<&str>,
+        req: &Request,
+        now: OffsetDateTime,
+    ) -> Vec<(String, String)> {
+        let c = &self.inner.config;
+        let mut headers = req.headers.clone();
+        if let Some(token) = &c.credentials.security_token {
+            headers.push(("x-oss-security-token".to_owned(), token.clone()));
+        }
+        if c.signature == SignatureVersion::V4 {
+            headers.push((
+                "x-oss-content-sha256".to_owned(),
+                osspart_protocol::sign::UNSIGNED_PAYLOAD.to_owned(),
+            ));
+        }
+        let parts = RequestParts {
+            method: req.method.as_str(),
+            bucket,
+            key: req.key.as_deref(),
+            query: &req.query,
+            headers: &headers,
+        };
+        let added = match c.signature {
+            SignatureVersion::V1 => v1::sign_headers(&parts, &c.credentials, now),
+            SignatureVersion::V4 => v4::sign_headers(&parts, &c.credentials, &c.region, now, &[]),
+        };
+        for (name, value) in added {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+            headers.push((name, value));
+        }
+        headers
+    }
+
+    /// A presigned URL for `method` on `key`, valid for `expires_in`.
+    pub fn presign(&self, method: Method, key: &str, expires_in: Duration) -> String {
+        let c = &self.inner.config;
+        let bucket = Some(c.bucket.as_str());
+        let parts = RequestParts {
+            method: method.as_str(),
+            bucket,
+            key: Some(key),
+            query: &[],
+            headers: &[],
+        };
+        let now = self.now();
+        let query = match c.signature {
+            SignatureVersion::V1 => v1::presign_query(
+                &parts,
+                &c.credentials,
+                now.unix_timestamp() + expires_in.as_secs() as i64,
+            ),
+            SignatureVersion::V4 => v4::presign_query(
+                &parts,
+                &c.credentials,
+                &c.region,
+                now,
+                expires_in.as_secs() as i64,
+                &[],
+            ),
+        };
+        self.url(bucket, Some(key), &query)
+    }
+
+    /// Sends a bucket-level or object request, retrying per the configured policy.
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        self.send_with_retries(
+            Some(&self.inner.config.bucket.clone()),
+            req,
+            self.inner.config.retry.max_retries,
+        )
+        .await
+    }
+
+    /// Sends once, without retries (the upload engine retries parts itself, re-reading them).
+    pub async fn send_once(&self, req: Request) -> Result<Response> {
+        self.send_with_retries(Some(&self.inner.config.bucket.clone()), req, 0)
+            .await
+    }
+
+    /// Sends a service-level request (no bucket), e.g. ListBuckets.
+    pub async fn send_service(&self, req: Request) -> Result<Response> {
+        self.send_with_retries(None, req, self.inner.config.retry.max_retries)
+            .await
+    }
+
+    async fn send_with_retries(
+        &self,
+        bucket: Option<&str>,
+        req: Request,
+        retries: u32,
+    ) -> Result<Response> {
+        let mut attempt = 0;
+        let mut skew_fixed = false;
+        loop {
+            match self.attempt(bucket, &req).await {
+                Ok(r) => return Ok(r),
+                Err(e)
+                    if !skew_fixed
+                        && e.has_code(ErrorCode::RequestTimeTooSkewed)
+                        && self.learn_clock(&e) =>
+                {
+                    skew_fixed = true;
+                }
+                Err(e) if attempt < retries && e.is_retryable() => {
+                    attempt += 1;
+                    let delay = self.inner.config.retry.backoff(attempt);
+                    tracing::debug!(op = req.op, attempt, error = %e, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Adopts the server's clock from a RequestTimeTooSkewed answer. True when it changed.
+    fn learn_clock(&self, e: &Error) -> bool {
+        let Error::Service { extra, .. } = e else {
+            return false;
+        };
+        let Some(server) = extra
+            .iter()
+            .find(|(n, _)| n == "ServerTime")
+            .and_then(|(_, v)| time_fmt::parse_xml_timestamp(v))
+        else {
+            return false;
+        };
+        let offset = (server - OffsetDateTime::now_utc()).whole_seconds();
+        self.inner.clock_offset.store(offset, Ordering::Relaxed);
+        true
+    }
+
+    async fn attempt(&self, bucket: Option<&str>, req: &Request) -> Result<Response> {
+        let url = self.url(bucket, req.key.as_deref(), &req.query);
+        let headers = self.signed_headers(bucket, req, self.now());
+        let timeout = self.inner.config.timeout_for(req.body.len() as u64);
+        let mut builder = self
+            .inner
+            .http
+            .request(req.method.clone(), &url)
+            .timeout(timeout);
+        for (n, v) in &headers {
+            builder = builder.header(n.as_str(), v.as_str());
+        }
+        match &req.sent {
+            Some(counter) if !req.body.is_empty() => {
+                builder = builder
+                    .header(reqwest::header::CONTENT_LENGTH, req.body.len())
+                    .body(counting_body(req.body.clone(), counter.clone()));
+            }
+            _ if !req.body.is_empty() || matches!(req.method, Method::PUT | Method::POST) => {
+                builder = builder.body(req.body.clone());
+            }
+            _ => {}
+        }
+        let during = || format!("waiting for {} ({} bytes sent)", req.op, req.body.len());
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(e, timeout, &during()))?;
+        let status = resp.status().as_u16();
+        let resp_headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, timeout, &during()))?;
+        if status >= 300 && status != 304 {
+            return Err(service_error(status, &resp_headers, &body));
+        }
+        Ok(Response {
+            status,
+            headers: resp_headers,
+            body,
+        })
+    }
+}
+
+/// Size of the slices a counted body is handed over in.
+const COUNTED_SLICE: usize = 256 * 1024;
+
+/// A body that hands `data` over in slices (no copy) and counts them as they go.
+fn counting_body(data: Bytes, counter: Arc<AtomicU64>) -> reqwest::Body {
+    let slices = (0..data.len()).step_by(COUNTED_SLICE).map(move |start| {
+        let end = (start + COUNTED_SLICE).min(data.len());
+        counter.fetch_add((end - start) as u64, Ordering::Relaxed);
+        Ok::<Bytes, std::io::Error>(data.slice(start..end))
+    });
+    reqwest::Body::wrap_stream(futures_util::stream::iter(slices))
+}
+
+fn is_ip_or_localhost(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        return true;
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+fn transport_error(e: reqwest::Error, timeout: Duration, during: &str) -> Error {
+    if e.is_timeout() {
+        Error::Timeout {
+            after: timeout,
+            during: during.to_owned(),
+        }
+    } else if e.is_connect() {
+        Error::Transport(format!("cannot connect: {e}"))
+    } else {
+        Error::Transport(format!("{e} ({during})"))
+    }
+}
+
+/// Builds [`Error::Service`] from an error body, or from `x-oss-err` when there is no body.
+fn service_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+    let from_header = || {
+        let raw = headers.get("x-oss-err")?.to_str().ok()?;
+        base64::engine::general_purpose::STANDARD.decode(raw).ok()
+    };
+    let parsed: Option<ErrorBody> = if body.is_empty() {
+        from_header().and_then(|b| xml::from_xml(&b).ok())
+    } else {
+        xml::from_xml(body).ok()
+    };
+    let request_id = headers
+        .get("x-oss-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    match parsed {
+        Some(e) => Error::Service {
+            status,
+            code: e.code,
+            message: e.message,
+            request_id: if e.request_id.is_empty() {
+                request_id
+            } else {
+                e.request_id
+            },
+            extra: e.extra,
+        },
+        None => {
+            let code = match status {
+                404 => "NoSuchKey",
+                412 => "PreconditionFailed",
+                403 => "AccessDenied",
+                _ => "Unknown",
+            };
+            Error::Service {
+                status,
+                code: code.to_owned(),
+                message: String::from_utf8_lossy(body).chars().take(200).collect(),
+                request_id,
+                extra: Vec::new(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Credentials;
+
+    fn client(endpoint: &str, addressing: Addressing) -> Client {
+        let mut c = Config::new(
+            endpoint,
+            "cn-hangzhou",
+            "bkt",
+            Credentials {
+                access_key_id: "id".into(),
+                access_key_secret: "s".into(),
+                security_token: None,
+            },
+        );
+        c.addressing = addressing;
+        Client::new(c).unwrap()
+    }
+
+    #[test]
+    fn urls_by_addressing_style() {
+        let q = vec![
+            ("uploads".to_owned(), String::new()),
+            ("prefix".to_owned(), "a b/".to_owned()),
+        ];
+        assert_eq!(
+            client("http://127.0.0.1:9000", Addressing::Auto).url(Some("bkt"), Some("d/a b+c"), &q),
+            "http://127.0.0.1:9000/bkt/d/a%20b%2Bc?uploads&prefix=a%20b%2F"
+        );
+        assert_eq!(
+            client("http://localhost:9000", Addressing::Auto).url(Some("bkt"), None, &[]),
+            "http://localhost:9000/bkt/"
+        );
+        assert_eq!(
+            client("https://oss-cn-hangzhou.aliyuncs.com", Addressing::Auto).url(
+                Some("bkt"),
+                Some("k"),
+                &[]
+            ),
+            "https://bkt.oss-cn-hangzhou.aliyuncs.com/k"
+        );
+        assert_eq!(
+            client("https://files.example.com", Addressing::Cname).url(Some("bkt"), Some("k"), &[]),
+            "https://files.example.com/k"
+        );
+        assert_eq!(
+            client(
+                "https://oss-cn-hangzhou.aliyuncs.com",
+                Addressing::PathStyle
+            )
+            .url(None, None, &[]),
+            "https://oss-cn-hangzhou.aliyuncs.com/"
+        );
+        assert!(Client::new(Config::new(
+            "ftp://x",
+            "r",
+            "b",
+            Credentials {
+                access_key_id: "i".into(),
+                access_key_secret: "s".into(),
+                security_token: None
+            }
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn error_bodies_and_bodiless_errors() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchUpload</Code><Message>gone</Message><RequestId>R1</RequestId><HostId>h</HostId><UploadId>U</UploadId></Error>";
+        match service_error(404, &HeaderMap::new(), body) {
+            Error::Service {
+                code,
+                request_id,
+                extra,
+                ..
+            } => {
+                assert_eq!(code, "NoSuchUpload");
+                assert_eq!(request_id, "R1");
+                assert_eq!(extra, vec![("UploadId".to_owned(), "U".to_owned())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-oss-err",
+            base64::engine::general_purpose::STANDARD
+                .encode(body)
+                .parse()
+                .unwrap(),
+        );
+        assert!(service_error(404, &h, b"").has_code(ErrorCode::NoSuchUpload));
+        assert!(service_error(404, &HeaderMap::new(), b"").has_code(ErrorCode::NoSuchKey));
+    }
+}

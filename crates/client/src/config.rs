@@ -1,0 +1,199 @@
+//! Client configuration: where the service is, who we are, how we sign, address, time out and
+//! retry. Defaults live in one place ([`Config::new`] and the `Default` impls).
+
+use std::time::Duration;
+
+pub use osspart_protocol::sign::Credentials;
+
+use crate::error::{Error, Result};
+
+/// Which signature scheme requests carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureVersion {
+    /// HMAC-SHA1 (`Authorization: OSS id:sig`).
+    V1,
+    /// OSS4-HMAC-SHA256 (the default).
+    #[default]
+    V4,
+}
+
+/// How the bucket appears in request URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// Virtual-hosted (`<bucket>.<endpoint host>`), except path-style for IP-literal and
+    /// `localhost` endpoints (the default).
+    #[default]
+    Auto,
+    /// Always `<endpoint>/<bucket>/<key>`.
+    PathStyle,
+    /// Always `<bucket>.<endpoint host>/<key>`.
+    VirtualHosted,
+    /// The endpoint host is bound to the bucket (`<endpoint>/<key>`).
+    Cname,
+}
+
+/// Retry policy for requests that may be repeated safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 3).
+    pub max_retries: u32,
+    /// Upper bound of the first backoff (default 200 ms); doubles each attempt; full jitter.
+    pub base_delay: Duration,
+    /// Cap on any single backoff (default 10 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        }
+    }
+
+    /// Backoff before retry number `attempt` (1-based): uniform in `0..=min(max, base*2^(n-1))`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(if millis == 0 {
+            0
+        } else {
+            rand::random::<u64>() % (millis + 1)
+        })
+    }
+}
+
+/// Everything a [`crate::Client`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Service endpoint with scheme, e.g. `https://oss-cn-hangzhou.aliyuncs.com` or
+    /// `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    /// Region id without the `oss-` prefix, e.g. `cn-hangzhou` (V4 scopes name it).
+    pub region: String,
+    /// The bucket calls operate on.
+    pub bucket: String,
+    /// Key pair, optionally with an STS token.
+    pub credentials: Credentials,
+    /// Signature scheme (default V4).
+    pub signature: SignatureVersion,
+    /// URL style (default: virtual-hosted, path-style for IP and `localhost` endpoints).
+    pub addressing: Addressing,
+    /// Limit for establishing a connection (default 10 s).
+    pub connect_timeout: Duration,
+    /// Limit for a request without a body to be answered (default 60 s). Requests with a body
+    /// get this plus the time the body needs at [`Config::min_throughput`].
+    pub request_timeout: Duration,
+    /// Slowest transfer rate assumed when scaling timeouts with body size, in bytes per second
+    /// (default 256 KiB/s).
+    pub min_throughput: u64,
+    /// Retry policy (default 3 retries, full-jitter backoff from 200 ms).
+    pub retry: RetryPolicy,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but endpoint, region, bucket and keys.
+    pub fn new(
+        endpoint: impl Into<String>,
+        region: impl Into<String>,
+        bucket: impl Into<String>,
+        credentials: Credentials,
+    ) -> Config {
+        Config {
+            endpoint: endpoint.into().trim_end_matches('/').to_owned(),
+            region: normalize_region(&region.into()),
+            bucket: bucket.into(),
+            credentials,
+            signature: SignatureVersion::default(),
+            addressing: Addressing::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            min_throughput: 256 * 1024,
+            retry: RetryPolicy::default(),
+            user_agent: format!("osspart/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// Reads OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN, OSS_REGION and
+    /// OSS_ENDPOINT; the endpoint defaults to `https://oss-<region>.aliyuncs.com`.
+    pub fn from_env(bucket: impl Into<String>) -> Result<Config> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let id = var("OSS_ACCESS_KEY_ID")
+            .ok_or_else(|| Error::InvalidArgument("OSS_ACCESS_KEY_ID is not set".into()))?;
+        let secret = var("OSS_ACCESS_KEY_SECRET")
+            .ok_or_else(|| Error::InvalidArgument("OSS_ACCESS_KEY_SECRET is not set".into()))?;
+        let region = var("OSS_REGION").unwrap_or_else(|| "cn-hangzhou".to_owned());
+        let endpoint = var("OSS_ENDPOINT")
+            .unwrap_or_else(|| format!("https://oss-{}.aliyuncs.com", normalize_region(&region)));
+        let endpoint = if endpoint.contains("://") {
+            endpoint
+        } else {
+            format!("https://{endpoint}")
+        };
+        Ok(Config::new(
+            endpoint,
+            region,
+            bucket,
+            Credentials {
+                access_key_id: id,
+                access_key_secret: secret,
+                security_token: var("OSS_SESSION_TOKEN"),
+            },
+        ))
+    }
+
+    /// The timeout for a request carrying `body_len` bytes.
+    pub fn timeout_for(&self, body_len: u64) -> Duration {
+        self.request_timeout + Duration::from_secs(body_len / self.min_throughput.max(1))
+    }
+}
+
+/// `oss-cn-hangzhou` → `cn-hangzhou` (V4 scopes use the bare id).
+fn normalize_region(region: &str) -> String {
+    region.strip_prefix("oss-").unwrap_or(region).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_scaling() {
+        let c = Config::new(
+            "http://127.0.0.1:9000/",
+            "oss-cn-hangzhou",
+            "b",
+            Credentials {
+                access_key_id: "a".into(),
+                access_key_secret: "s".into(),
+                security_token: None,
+            },
+        );
+        assert_eq!(c.endpoint, "http://127.0.0.1:9000");
+        assert_eq!(c.region, "cn-hangzhou");
+        assert_eq!(c.signature, SignatureVersion::V4);
+        assert_eq!(c.timeout_for(0), Duration::from_secs(60));
+        assert_eq!(c.timeout_for(8 << 20), Duration::from_secs(60 + 32));
+        let r = RetryPolicy::default();
+        for attempt in 1..10 {
+            assert!(r.backoff(attempt) <= r.max_delay);
+        }
+        assert!(r.backoff(1) <= Duration::from_millis(200));
+    }
+}

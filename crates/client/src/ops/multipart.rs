@@ -1,0 +1,422 @@
+//! Multipart calls: initiate, upload part (and copy), complete, abort, list uploads and parts,
+//! with paginators that follow the markers to the end.
+
+use bytes::Bytes;
+use futures_util::stream::{self, Stream};
+use osspart_protocol::encoding::encode_component;
+use osspart_protocol::xml::multipart::{
+    CompleteMultipartUpload, CompleteMultipartUploadResult, CompletePart, CopyPartResult,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult,
+};
+use osspart_protocol::{crc64, xml};
+use reqwest::Method;
+
+use super::object::{flatten_pages, ObjectOptions};
+use super::{quoted, url_decoded};
+use crate::client::{Client, Request, Response};
+use crate::error::{Error, Result};
+
+/// A part as CompleteMultipartUpload names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEtag {
+    /// Part number (1..=10000).
+    pub number: u32,
+    /// ETag the service returned for the part.
+    pub etag: String,
+}
+
+/// Result of UploadPart and UploadPartCopy.
+#[derive(Debug, Clone)]
+pub struct PartOutput {
+    /// ETag, quotes kept.
+    pub etag: String,
+    /// CRC-64 of the part, as the service computed it.
+    pub crc64: Option<u64>,
+    /// The raw response.
+    pub response: Response,
+}
+
+/// Result of CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct CompleteOutput {
+    /// The object's ETag (multipart form), quotes kept.
+    pub etag: String,
+    /// Whole-object CRC-64 reported by the service.
+    pub crc64: Option<u64>,
+    /// The raw response.
+    pub response: Response,
+}
+
+/// An in-progress upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// When it was initiated, as the service wrote it.
+    pub initiated: String,
+}
+
+/// Parameters of ListMultipartUploads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListUploadsQuery {
+    /// Only keys starting with this.
+    pub prefix: Option<String>,
+    /// Roll keys up at this delimiter.
+    pub delimiter: Option<String>,
+    /// Start after this key (with `upload_id_marker`: after that upload of this key).
+    pub key_marker: Option<String>,
+    /// Start after this upload id of `key_marker`.
+    pub upload_id_marker: Option<String>,
+    /// Page size (1..=1000).
+    pub max_uploads: Option<u32>,
+}
+
+/// One page of ListMultipartUploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListUploadsPage {
+    /// Uploads on this page.
+    pub uploads: Vec<UploadInfo>,
+    /// Rolled-up prefixes on this page.
+    pub common_prefixes: Vec<String>,
+    /// Whether more pages follow.
+    pub is_truncated: bool,
+    /// Key marker for the next page.
+    pub next_key_marker: String,
+    /// Upload id marker for the next page.
+    pub next_upload_id_marker: String,
+}
+
+/// A part the service holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Part number.
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag, quotes kept.
+    pub etag: String,
+    /// CRC-64, when the service reports it.
+    pub crc64: Option<u64>,
+    /// Last modification, as the service wrote it.
+    pub last_modified: String,
+}
+
+/// One page of ListParts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPartsPage {
+    /// Parts on this page, ascending.
+    pub parts: Vec<PartInfo>,
+    /// Whether more pages follow.
+    pub is_truncated: bool,
+    /// Marker for the next page.
+    pub next_part_number_marker: u32,
+}
+
+impl Client {
+    /// InitiateMultipartUpload; returns the upload id.
+    pub async fn init_multipart_upload(
+        &self,
+        key: &str,
+        options: &ObjectOptions,
+    ) -> Result<String> {
+        let req = options.apply(
+            key,
+            Request::new("InitiateMultipartUpload", Method::POST, Some(key)).query("uploads", ""),
+        );
+        let doc: InitiateMultipartUploadResult = self.send(req).await?.xml()?;
+        if doc.upload_id.is_empty() {
+            return Err(Error::Protocol(
+                "InitiateMultipartUpload returned no UploadId".into(),
+            ));
+        }
+        Ok(doc.upload_id)
+    }
+
+    pub(crate) fn upload_part_request(
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+        content_md5: bool,
+    ) -> Request {
+        let req = Request::new("UploadPart", Method::PUT, Some(key))
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id)
+            .body(body);
+        if content_md5 {
+            req.with_content_md5()
+        } else {
+            req
+        }
+    }
+
+    /// UploadPart, retried per the client's policy; checks the returned CRC-64 against the
+    /// body's.
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+        content_md5: bool,
+    ) -> Result<PartOutput> {
+        let crc = crc64::checksum(&body);
+        let r = self
+            .send(Self::upload_part_request(
+                key,
+                upload_id,
+                number,
+                body,
+                content_md5,
+            ))
+            .await?;
+        part_output(r, Some(crc), number)
+    }
+
+    /// UploadPart, one attempt; `crc` (the body's CRC-64, computed while reading) is checked
+    /// against the service's.
+    pub async fn upload_part_once(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: Bytes,
+        crc: u64,
+        content_md5: bool,
+    ) -> Result<PartOutput> {
+        let r = self
+            .send_once(Self::upload_part_request(
+                key,
+                upload_id,
+                number,
+                body,
+                content_md5,
+            ))
+            .await?;
+        part_output(r, Some(crc), number)
+    }
+
+    /// UploadPartCopy from `source_bucket/source_key`, optionally a byte range (inclusive).
+    pub async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        source_bucket: &str,
+        source_key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<PartOutput> {
+        let mut req = Request::new("UploadPartCopy", Method::PUT, Some(key))
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id)
+            .header(
+                "x-oss-copy-source",
+                format!("/{source_bucket}/{}", encode_component(source_key)),
+            );
+        if let Some((a, b)) = range {
+            req = req.header("x-oss-copy-source-range", format!("bytes={a}-{b}"));
+        }
+        let r = self.send(req).await?;
+        let doc: CopyPartResult = r.xml()?;
+        let etag = r
+            .etag()
+            .map(str::to_owned)
+            .unwrap_or_else(|| quoted(&doc.etag));
+        Ok(PartOutput {
+            etag,
+            crc64: r.crc64(),
+            response: r,
+        })
+    }
+
+    /// CompleteMultipartUpload with the given parts (sent sorted ascending, ETags quoted).
+    pub async fn complete_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartEtag],
+    ) -> Result<CompleteOutput> {
+        let mut parts: Vec<CompletePart> = parts
+            .iter()
+            .map(|p| CompletePart {
+                part_number: p.number,
+                etag: quoted(&p.etag),
+            })
+            .collect();
+        parts.sort_by_key(|p| p.part_number);
+        let body = xml::to_xml(&CompleteMultipartUpload { parts });
+        let req = Request::new("CompleteMultipartUpload", Method::POST, Some(key))
+            .query("uploadId", upload_id)
+            .body(Bytes::from(body))
+            .with_content_md5();
+        complete_output(self.send_once(req).await?)
+    }
+
+    /// CompleteMultipartUpload of every uploaded part (`x-oss-complete-all: yes`).
+    pub async fn complete_all(&self, key: &str, upload_id: &str) -> Result<CompleteOutput> {
+        let req = Request::new("CompleteMultipartUpload", Method::POST, Some(key))
+            .query("uploadId", upload_id)
+            .header("x-oss-complete-all", "yes");
+        complete_output(self.send_once(req).await?)
+    }
+
+    /// AbortMultipartUpload.
+    pub async fn abort_multipart_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        self.send(
+            Request::new("AbortMultipartUpload", Method::DELETE, Some(key))
+                .query("uploadId", upload_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One page of ListMultipartUploads.
+    pub async fn list_uploads(&self, q: &ListUploadsQuery) -> Result<ListUploadsPage> {
+        let req = Request::new("ListMultipartUploads", Method::GET, None)
+            .query("uploads", "")
+            .query_opt("prefix", q.prefix.clone())
+            .query_opt("delimiter", q.delimiter.clone())
+            .query_opt("key-marker", q.key_marker.clone())
+            .query_opt("upload-id-marker", q.upload_id_marker.clone())
+            .query_opt("max-uploads", q.max_uploads.map(|n| n.to_string()))
+            .query("encoding-type", "url");
+        let doc: ListMultipartUploadsResult = self.send(req).await?.xml()?;
+        let enc = doc.encoding_type.as_deref() == Some("url");
+        let uploads = doc
+            .uploads
+            .iter()
+            .map(|u| {
+                Ok(UploadInfo {
+                    key: url_decoded(&u.key, enc)?,
+                    upload_id: u.upload_id.clone(),
+                    initiated: u.initiated.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(ListUploadsPage {
+            uploads,
+            common_prefixes: doc
+                .common_prefixes
+                .iter()
+                .map(|p| url_decoded(&p.prefix, enc))
+                .collect::<Result<_>>()?,
+            is_truncated: doc.is_truncated,
+            next_key_marker: url_decoded(&doc.next_key_marker, enc)?,
+            next_upload_id_marker: doc.next_upload_id_marker,
+        })
+    }
+
+    /// Every in-progress upload matching `q`, following the markers to the end.
+    pub fn list_all_uploads(
+        &self,
+        q: ListUploadsQuery,
+    ) -> impl Stream<Item = Result<UploadInfo>> + '_ {
+        let pages = stream::try_unfold(Some(q), move |state| async move {
+            let Some(q) = state else { return Ok(None) };
+            let page = self.list_uploads(&q).await?;
+            let next = page.is_truncated.then(|| ListUploadsQuery {
+                key_marker: Some(page.next_key_marker.clone()),
+                upload_id_marker: Some(page.next_upload_id_marker.clone()),
+                ..q
+            });
+            Ok(Some((page.uploads, next)))
+        });
+        flatten_pages(pages)
+    }
+
+    /// One page of ListParts.
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number_marker: Option<u32>,
+        max_parts: Option<u32>,
+    ) -> Result<ListPartsPage> {
+        let req = Request::new("ListParts", Method::GET, Some(key))
+            .query("uploadId", upload_id)
+            .query_opt(
+                "part-number-marker",
+                part_number_marker.map(|n| n.to_string()),
+            )
+            .query_opt("max-parts", max_parts.map(|n| n.to_string()))
+            .query("encoding-type", "url");
+        let doc: ListPartsResult = self.send(req).await?.xml()?;
+        Ok(ListPartsPage {
+            parts: doc
+                .parts
+                .iter()
+                .map(|p| PartInfo {
+                    number: p.part_number,
+                    size: p.size,
+                    etag: quoted(&p.etag),
+                    crc64: p.hash_crc64ecma,
+                    last_modified: p.last_modified.clone(),
+                })
+                .collect(),
+            is_truncated: doc.is_truncated,
+            next_part_number_marker: doc.next_part_number_marker,
+        })
+    }
+
+    /// Every part of an upload, following the markers to the end.
+    pub fn list_all_parts<'a>(
+        &'a self,
+        key: &'a str,
+        upload_id: &'a str,
+    ) -> impl Stream<Item = Result<PartInfo>> + 'a {
+        let pages = stream::try_unfold(Some(0u32), move |state| async move {
+            let Some(marker) = state else { return Ok(None) };
+            let page = self.list_parts(key, upload_id, Some(marker), None).await?;
+            let next = match page.is_truncated {
+                true if page.next_part_number_marker <= marker => {
+                    return Err(Error::Protocol("ListParts marker did not advance".into()))
+                }
+                true => Some(page.next_part_number_marker),
+                false => None,
+            };
+            Ok(Some((page.parts, next)))
+        });
+        flatten_pages(pages)
+    }
+}
+
+pub(crate) fn part_output(r: Response, local_crc: Option<u64>, number: u32) -> Result<PartOutput> {
+    let etag = r
+        .etag()
+        .ok_or_else(|| Error::Protocol(format!("UploadPart {number} returned no ETag")))?
+        .to_owned();
+    let crc = r.crc64();
+    if let (Some(expected), Some(actual)) = (local_crc, crc) {
+        if expected != actual {
+            return Err(Error::Checksum {
+                what: format!("part {number}"),
+                expected,
+                actual,
+            });
+        }
+    }
+    Ok(PartOutput {
+        etag,
+        crc64: crc,
+        response: r,
+    })
+}
+
+fn complete_output(r: Response) -> Result<CompleteOutput> {
+    let body_etag = r
+        .xml::<CompleteMultipartUploadResult>()
+        .ok()
+        .map(|d| quoted(&d.etag));
+    let etag = r
+        .etag()
+        .map(str::to_owned)
+        .or(body_etag)
+        .ok_or_else(|| Error::Protocol("CompleteMultipartUpload returned no ETag".into()))?;
+    Ok(CompleteOutput {
+        etag,
+        crc64: r.crc64(),
+        response: r,
+    })
+}

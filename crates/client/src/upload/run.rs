@@ -1,0 +1,856 @@
+//! The upload run: decide which upload to continue, send the missing parts through a bounded
+//! parallel pipeline, complete, and check the whole object's CRC-64.
+//!
+//! Memory is bounded: at most `parallel` part buffers exist at once (the reader waits for a
+//! free one), so peak use is about `parallel x part_size` for files and streams alike.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use osspart_protocol::{crc64, ErrorCode};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::cancel::{CancelHandle, CancelMode};
+use super::checkpoint::{Checkpoint, CheckpointLock, DonePart, SourceIdentity};
+use super::plan::{Plan, DEFAULT_PART_SIZE};
+use super::progress::{Progress, ProgressCallback, ProgressEvent};
+use super::source::Source;
+use crate::client::{Client, Response};
+use crate::error::{Error, Result};
+use crate::ops::multipart::{part_output, PartEtag, PartInfo};
+use crate::ops::object::ObjectOptions;
+
+/// Where a checkpoint is kept.
+#[derive(Debug, Clone)]
+pub enum CheckpointSpec {
+    /// A JSON file, saved atomically as parts complete and deleted after success. A file in
+    /// the ali-oss shape is accepted too.
+    File(PathBuf),
+    /// In memory: read at the start (when `Some`), updated as parts complete.
+    Memory(Arc<Mutex<Option<Checkpoint>>>),
+}
+
+/// Options of [`Client::multipart_upload`]; defaults in one `Default` impl.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Progress persistence (default none: an interrupted upload starts over).
+    pub checkpoint: Option<CheckpointSpec>,
+    /// Parts in flight at once (default 5).
+    pub parallel: usize,
+    /// Part size in bytes (default 1 MiB; 100 KiB..=5 GiB; raised to fit 10,000 parts).
+    pub part_size: u64,
+    /// Progress callback.
+    pub progress: Option<ProgressCallback>,
+    /// MIME type, metadata and headers of the object.
+    pub object: ObjectOptions,
+    /// Send `Content-MD5` with every part (default off; CRC-64 already guards the data).
+    pub content_md5: bool,
+    /// Cancellation handle for this upload.
+    pub cancel: Option<CancelHandle>,
+    /// Retries per part (default 3) for timeouts, broken connections, 5xx, throttling and
+    /// CRC mismatches; the part is read again from the source for each retry.
+    pub part_retries: u32,
+    /// Continue this upload id when no checkpoint exists (its parts are adopted only when
+    /// their size and CRC-64 match the local bytes).
+    pub upload_id: Option<String>,
+    /// When the checkpoint's source changed: abort its upload and start over (default: fail).
+    pub restart_on_source_change: bool,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            checkpoint: None,
+            parallel: 5,
+            part_size: DEFAULT_PART_SIZE,
+            progress: None,
+            object: ObjectOptions::default(),
+            content_md5: false,
+            cancel: None,
+            part_retries: 3,
+            upload_id: None,
+            restart_on_source_change: false,
+        }
+    }
+}
+
+/// What a finished upload produced.
+#[derive(Debug, Clone)]
+pub struct UploadOutput {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub name: String,
+    /// The object's ETag.
+    pub etag: String,
+    /// The object's CRC-64, checked against the local data.
+    pub crc64: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Upload id that became the object.
+    pub upload_id: String,
+    /// The Complete response; `None` when its reply was lost and the object was confirmed by
+    /// HEAD instead.
+    pub response: Option<Response>,
+    /// Parts sent by this run.
+    pub parts_sent: u32,
+    /// Parts kept from earlier runs.
+    pub parts_kept: u32,
+    /// Body bytes handed to the network by this run, retries included.
+    pub bytes_sent: u64,
+}
+
+/// One part read from the source, ready to send.
+struct Job {
+    number: u32,
+    offset: u64,
+    data: Bytes,
+    crc: u64,
+    /// The part the service already holds under this number, when it must be compared with
+    /// the local bytes before deciding to send.
+    candidate: Option<PartInfo>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// State shared by the pipeline's tasks.
+struct Shared {
+    client: Client,
+    key: String,
+    upload_id: String,
+    options: UploadOptions,
+    file: Option<Arc<std::fs::File>>,
+    checkpoint: Mutex<Checkpoint>,
+    dirty: Notify,
+    free: Mutex<Vec<Vec<u8>>>,
+    sent: Arc<AtomicU64>,
+    acknowledged: AtomicU64,
+    parts_done: AtomicU32,
+    parts_sent: AtomicU32,
+    total: Option<u64>,
+    parts_total: Option<u32>,
+    report: tokio::sync::Mutex<f64>,
+}
+
+impl Shared {
+    async fn emit(&self, event: ProgressEvent) {
+        let Some(cb) = &self.options.progress else {
+            return;
+        };
+        // One report at a time, so fractions are seen in order and never go backwards.
+        let mut last = self.report.lock().await;
+        let acked = self.acknowledged.load(Ordering::SeqCst);
+        let fraction = match (&event, self.total) {
+            (ProgressEvent::Completed { .. }, _) => 1.0,
+            (_, Some(t)) if t > 0 => (acked as f64 / t as f64).min(0.999),
+            _ => 0.0,
+        };
+        let fraction = fraction.max(*last);
+        *last = fraction;
+        let p = Progress {
+            fraction,
+            bytes_acknowledged: acked,
+            bytes_sent: self.sent.load(Ordering::Relaxed),
+            total_bytes: self.total,
+            parts_done: self.parts_done.load(Ordering::SeqCst),
+            parts_total: self.parts_total,
+            event,
+            checkpoint: Some(self.checkpoint.lock().unwrap().clone()),
+        };
+        cb.call(p).await;
+    }
+
+    fn take_buffer(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.free.lock().unwrap().pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf
+    }
+
+    fn give_back(&self, data: Bytes) {
+        if let Ok(m) = data.try_into_mut() {
+            self.free.lock().unwrap().push(m.into());
+        }
+    }
+
+    fn record(&self, part: DonePart) {
+        self.acknowledged.fetch_add(part.size, Ordering::SeqCst);
+        self.parts_done.fetch_add(1, Ordering::SeqCst);
+        self.checkpoint.lock().unwrap().record(part);
+        self.dirty.notify_one();
+    }
+
+    /// Reads `len` bytes at `offset` of the file source into `buf`.
+    async fn read_at(&self, offset: u64, mut buf: Vec<u8>) -> Result<Vec<u8>> {
+        let file = self
+            .file
+            .clone()
+            .expect("positioned reads need a file source");
+        tokio::task::spawn_blocking(move || {
+            read_exact_at(&file, &mut buf, offset)?;
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?
+    }
+
+    fn cancelled(&self) -> Option<CancelMode> {
+        self.options.cancel.as_ref().and_then(CancelHandle::mode)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n =
+            std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Which upload this run continues, and what of it is already done.
+struct Start {
+    upload_id: String,
+    done: BTreeMap<u32, DonePart>,
+    /// Parts the service holds that must be compared with local bytes before being kept.
+    candidates: BTreeMap<u32, PartInfo>,
+    resumed: bool,
+}
+
+impl Client {
+    /// Uploads `source` as object `name` in parallel parts, resuming from `options.checkpoint`
+    /// when it names an upload that still exists, and verifying every part's and the whole
+    /// object's CRC-64.
+    pub async fn multipart_upload(
+        &self,
+        name: &str,
+        source: impl Into<Source>,
+        options: UploadOptions,
+    ) -> Result<UploadOutput> {
+        let source = source.into();
+        if options.parallel == 0 {
+            return Err(Error::InvalidArgument("parallel must be at least 1".into()));
+        }
+        let identity = match &source {
+            Source::File(p) => SourceIdentity::of_file(p)?,
+            Source::Bytes(b) => SourceIdentity {
+                path: None,
+                size: Some(b.len() as u64),
+                mtime_unix_nanos: None,
+            },
+            Source::Reader(_) => SourceIdentity::default(),
+        };
+        let (mut plan, warning) = Plan::new(identity.size, options.part_size)?;
+        let lock = match &options.checkpoint {
+            Some(CheckpointSpec::File(path)) => Some(CheckpointLock::acquire(path)?),
+            _ => None,
+        };
+        let result = self
+            .run_upload(name, source, identity, &mut plan, warning, options)
+            .await;
+        if let Some(lock) = lock {
+            lock.release();
+        }
+        result
+    }
+
+    async fn run_upload(
+        &self,
+        name: &str,
+        source: Source,
+        identity: SourceIdentity,
+        plan: &mut Plan,
+        warning: Option<String>,
+        options: UploadOptions,
+    ) -> Result<UploadOutput> {
+        let saved = match &options.checkpoint {
+            Some(CheckpointSpec::File(path)) => Checkpoint::load(path)?,
+            Some(CheckpointSpec::Memory(m)) => m.lock().unwrap().clone(),
+            None => None,
+        };
+        let resumable = !matches!(source, Source::Reader(_));
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        let start = self
+            .choose_start(
+                name,
+                &identity,
+                plan,
+                saved.filter(|_| resumable),
+                &options,
+                &mut warnings,
+            )
+            .await?;
+        let mut checkpoint = Checkpoint::new(
+            self.bucket(),
+            name,
+            &start.upload_id,
+            identity.clone(),
+            plan.part_size,
+        );
+        for part in start.done.values() {
+            checkpoint.record(part.clone());
+        }
+        let file = match &source {
+            Source::File(p) => Some(Arc::new(std::fs::File::open(p)?)),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            client: self.clone(),
+            key: name.to_owned(),
+            upload_id: start.upload_id.clone(),
+            file,
+            checkpoint: Mutex::new(checkpoint),
+            dirty: Notify::new(),
+            free: Mutex::new(Vec::new()),
+            sent: Arc::new(AtomicU64::new(0)),
+            acknowledged: AtomicU64::new(start.done.values().map(|p| p.size).sum()),
+            parts_done: AtomicU32::new(start.done.len() as u32),
+            parts_sent: AtomicU32::new(0),
+            total: plan.total,
+            parts_total: plan.part_count(),
+            report: tokio::sync::Mutex::new(0.0),
+            options,
+        });
+        save_checkpoint(&shared).await?;
+        for w in warnings {
+            shared.emit(ProgressEvent::Warning(w)).await;
+        }
+        let kept = start.done.len() as u32;
+        if start.resumed {
+            let kept_bytes = shared.acknowledged.load(Ordering::SeqCst);
+            shared
+                .emit(ProgressEvent::Resumed {
+                    upload_id: start.upload_id.clone(),
+                    kept_parts: kept,
+                    kept_bytes,
+                })
+                .await;
+        } else {
+            shared
+                .emit(ProgressEvent::Initiated {
+                    upload_id: start.upload_id.clone(),
+                })
+                .await;
+        }
+
+        let saver = tokio::spawn(saver_loop(shared.clone()));
+        let sent = send_parts(&shared, source, plan, &start).await;
+        saver.abort();
+        let _ = saver.await;
+        save_checkpoint(&shared).await?;
+        if let Err(e) = sent {
+            return Err(self.finish_cancelled(&shared, e).await);
+        }
+        if let Some(mode) = shared.cancelled() {
+            return Err(self.finish_cancelled(&shared, cancelled_error(mode)).await);
+        }
+        let kept_after = kept
+            + (shared.parts_done.load(Ordering::SeqCst)
+                - kept
+                - shared.parts_sent.load(Ordering::SeqCst));
+        let output = self.complete_checked(&shared).await?;
+        if let Some(CheckpointSpec::File(path)) = &shared.options.checkpoint {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(CheckpointSpec::Memory(m)) = &shared.options.checkpoint {
+            *m.lock().unwrap() = None;
+        }
+        shared
+            .emit(ProgressEvent::Completed {
+                etag: output.0.clone(),
+            })
+            .await;
+        let size = shared.acknowledged.load(Ordering::SeqCst);
+        Ok(UploadOutput {
+            bucket: self.bucket().to_owned(),
+            name: name.to_owned(),
+            etag: output.0,
+            crc64: output.1,
+            size,
+            upload_id: start.upload_id,
+            response: output.2,
+            parts_sent: shared.parts_sent.load(Ordering::SeqCst),
+            parts_kept: kept_after,
+            bytes_sent: shared.sent.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Picks the upload to continue (checkpoint or given id, when they still exist) or starts
+    /// a new one.
+    async fn choose_start(
+        &self,
+        name: &str,
+        identity: &SourceIdentity,
+        plan: &mut Plan,
+        saved: Option<Checkpoint>,
+        options: &UploadOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<Start> {
+        let mut claimed: Vec<DonePart> = Vec::new();
+        let mut upload_id = options.upload_id.clone();
+        if let Some(cp) = saved {
+            match cp.validate(self.bucket(), name, identity) {
+                Ok(()) => {
+                    if cp.part_size != plan.part_size {
+                        // The parts already sent fix the cut; keep it.
+                        *plan = Plan {
+                            part_size: cp.part_size,
+                            total: plan.total,
+                        };
+                        if plan
+                            .part_count()
+                            .is_some_and(|n| n > osspart_protocol::limits::MAX_PART_NUMBER)
+                        {
+                            return Err(Error::Checkpoint(
+                                "the checkpoint's part size needs more than 10,000 parts".into(),
+                            ));
+                        }
+                    }
+                    upload_id = Some(cp.upload_id.clone());
+                    claimed = cp.parts;
+                }
+                Err(e) if options.restart_on_source_change => {
+                    warnings.push(format!(
+                        "{e}; aborting upload {} and starting over",
+                        cp.upload_id
+                    ));
+                    match self.abort_multipart_upload(name, &cp.upload_id).await {
+                        Ok(()) => {}
+                        Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(id) = upload_id {
+            match self.server_parts(name, &id).await {
+                Ok(server) => return Ok(reconcile(id, plan, claimed, server)),
+                Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {
+                    warnings.push(format!(
+                        "upload {id} no longer exists; starting a new upload"
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let upload_id = self.init_multipart_upload(name, &options.object).await?;
+        Ok(Start {
+            upload_id,
+            done: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            resumed: false,
+        })
+    }
+
+    async fn server_parts(&self, name: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
+        use futures_util::TryStreamExt;
+        self.list_all_parts(name, upload_id).try_collect().await
+    }
+
+    /// Ends a run that stopped early: pause keeps everything; abort deletes the upload and
+    /// checks it is gone.
+    async fn finish_cancelled(&self, shared: &Shared, err: Error) -> Error {
+        if shared.cancelled() != Some(CancelMode::Abort) {
+            return err;
+        }
+        if let Err(e) = self
+            .abort_multipart_upload(&shared.key, &shared.upload_id)
+            .await
+        {
+            if !e.has_code(ErrorCode::NoSuchUpload) {
+                return e;
+            }
+        }
+        match self
+            .list_parts(&shared.key, &shared.upload_id, None, Some(1))
+            .await
+        {
+            Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {}
+            Ok(_) => {
+                return Error::Protocol(format!(
+                    "upload {} still exists after AbortMultipartUpload",
+                    shared.upload_id
+                ))
+            }
+            Err(e) => return e,
+        }
+        if let Some(CheckpointSpec::File(path)) = &shared.options.checkpoint {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(CheckpointSpec::Memory(m)) = &shared.options.checkpoint {
+            *m.lock().unwrap() = None;
+        }
+        Error::Cancelled
+    }
+
+    /// Completes the upload and checks the object's CRC-64. A lost reply is recovered by HEAD:
+    /// the object counts as complete when its ETag has the multipart form and its CRC-64
+    /// matches. Returns (etag, crc64, response).
+    async fn complete_checked(&self, shared: &Shared) -> Result<(String, u64, Option<Response>)> {
+        shared.emit(ProgressEvent::Completing).await;
+        let cp = shared.checkpoint.lock().unwrap().clone();
+        if let Some(n) = shared.parts_total {
+            if cp.parts.len() as u32 != n {
+                return Err(Error::Protocol(format!(
+                    "{} of {n} parts are done; cannot complete",
+                    cp.parts.len()
+                )));
+            }
+        }
+        let parts: Vec<PartEtag> = cp
+            .parts
+            .iter()
+            .map(|p| PartEtag {
+                number: p.number,
+                etag: p.etag.clone(),
+            })
+            .collect();
+        let expected = crc64::combine_all(cp.parts.iter().map(|p| (p.crc64.unwrap_or(0), p.size)));
+        let retry = &self.config().retry;
+        let mut attempt = 0;
+        loop {
+            let failure = match self
+                .complete_multipart_upload(&shared.key, &shared.upload_id, &parts)
+                .await
+            {
+                Ok(out) => {
+                    let actual = out.crc64.unwrap_or(expected);
+                    if actual != expected {
+                        return Err(Error::Checksum {
+                            what: "object".into(),
+                            expected,
+                            actual,
+                        });
+                    }
+                    return Ok((out.etag, expected, Some(out.response)));
+                }
+                Err(e) => e,
+            };
+            let reply_may_be_lost = failure.is_retryable()
+                || (attempt > 0 && failure.has_code(ErrorCode::NoSuchUpload));
+            if !reply_may_be_lost {
+                return Err(failure);
+            }
+            if let Ok(Some(info)) = self.object_exists(&shared.key).await {
+                if info.is_multipart_etag() && info.crc64 == Some(expected) {
+                    return Ok((info.etag, expected, None));
+                }
+            }
+            if attempt >= retry.max_retries || !failure.is_retryable() {
+                return Err(failure);
+            }
+            attempt += 1;
+            tokio::time::sleep(retry.backoff(attempt)).await;
+        }
+    }
+}
+
+/// Decides which of the service's parts count as done. A part counts when its size is the
+/// planned size and either the checkpoint vouches for it (same ETag and CRC-64) or, later,
+/// the local bytes have its CRC-64.
+fn reconcile(
+    upload_id: String,
+    plan: &Plan,
+    claimed: Vec<DonePart>,
+    server: Vec<PartInfo>,
+) -> Start {
+    let claimed: BTreeMap<u32, DonePart> = claimed.into_iter().map(|p| (p.number, p)).collect();
+    let count = plan.part_count().unwrap_or(0);
+    let mut done = BTreeMap::new();
+    let mut candidates = BTreeMap::new();
+    for part in server {
+        if part.number == 0 || part.number > count || part.size != plan.part(part.number).1 {
+            continue;
+        }
+        let vouched = claimed.get(&part.number).is_some_and(|c| {
+            c.etag
+                .trim_matches('"')
+                .eq_ignore_ascii_case(part.etag.trim_matches('"'))
+                && c.crc64.is_some()
+                && c.crc64 == part.crc64
+                && c.size == part.size
+        });
+        if vouched {
+            done.insert(
+                part.number,
+                DonePart {
+                    number: part.number,
+                    size: part.size,
+                    etag: part.etag.clone(),
+                    crc64: part.crc64,
+                },
+            );
+        } else {
+            candidates.insert(part.number, part);
+        }
+    }
+    Start {
+        upload_id,
+        done,
+        candidates,
+        resumed: true,
+    }
+}
+
+fn cancelled_error(_mode: CancelMode) -> Error {
+    Error::Cancelled
+}
+
+async fn save_checkpoint(shared: &Shared) -> Result<()> {
+    let cp = shared.checkpoint.lock().unwrap().clone();
+    match &shared.options.checkpoint {
+        Some(CheckpointSpec::File(path)) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || cp.save(&path))
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?
+        }
+        Some(CheckpointSpec::Memory(m)) => {
+            *m.lock().unwrap() = Some(cp);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Saves the checkpoint whenever parts were recorded; saves that fall behind are merged, so a
+/// fast upload does not write one file per part.
+async fn saver_loop(shared: Arc<Shared>) {
+    loop {
+        shared.dirty.notified().await;
+        if let Err(e) = save_checkpoint(&shared).await {
+            tracing::warn!(error = %e, "cannot save the checkpoint");
+        }
+    }
+}
+
+/// Reads parts in order into free buffers and runs at most `parallel` sends at once.
+async fn send_parts(
+    shared: &Arc<Shared>,
+    mut source: Source,
+    plan: &Plan,
+    start: &Start,
+) -> Result<()> {
+    let permits = Arc::new(Semaphore::new(shared.options.parallel));
+    let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+    let mut number = 0u32;
+    let mut offset = 0u64;
+    let result: Result<()> = async {
+        loop {
+            number += 1;
+            if let Some(count) = plan.part_count() {
+                if number > count {
+                    break;
+                }
+            } else if number > osspart_protocol::limits::MAX_PART_NUMBER {
+                return Err(Error::InvalidArgument(
+                    "the stream needs more than 10,000 parts".into(),
+                ));
+            }
+            if let Some(mode) = shared.cancelled() {
+                return Err(cancelled_error(mode));
+            }
+            let (part_offset, len) = match plan.total {
+                Some(_) => plan.part(number),
+                None => (offset, plan.stream_part_size(number)),
+            };
+            if start.done.contains_key(&number) {
+                continue;
+            }
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+                Some(joined) = tasks.join_next() => {
+                    joined.map_err(|e| Error::Io(std::io::Error::other(e)))??;
+                    number -= 1;
+                    continue;
+                }
+            };
+            let buf = shared.take_buffer(len as usize);
+            let data = match &mut source {
+                Source::File(_) => shared.read_at(part_offset, buf).await?,
+                Source::Bytes(b) => {
+                    shared.free.lock().unwrap().push(buf);
+                    let s = part_offset as usize;
+                    let data = b.slice(s..s + len as usize);
+                    let crc = crc64::checksum(&data);
+                    tasks.spawn(send_part(
+                        shared.clone(),
+                        Job {
+                            number,
+                            offset: part_offset,
+                            data,
+                            crc,
+                            candidate: start.candidates.get(&number).cloned(),
+                            _permit: permit,
+                        },
+                    ));
+                    continue;
+                }
+                Source::Reader(r) => {
+                    let mut buf = buf;
+                    let n = read_full(r, &mut buf).await?;
+                    buf.truncate(n);
+                    if n == 0 && number > 1 {
+                        shared.free.lock().unwrap().push(buf);
+                        break;
+                    }
+                    offset += n as u64;
+                    buf
+                }
+            };
+            let crc = crc64::checksum(&data);
+            let data = Bytes::from(data);
+            let short = data.len() < len as usize;
+            tasks.spawn(send_part(
+                shared.clone(),
+                Job {
+                    number,
+                    offset: part_offset,
+                    data,
+                    crc,
+                    candidate: start.candidates.get(&number).cloned(),
+                    _permit: permit,
+                },
+            ));
+            if short && plan.total.is_none() {
+                break;
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined.map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        }
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    result
+}
+
+/// Fills `buf` from a stream; returns how many bytes were read (less at the end).
+async fn read_full(
+    r: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    buf: &mut [u8],
+) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = r.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Sends one part with its retry budget, or adopts the service's copy when it matches.
+async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
+    let size = job.data.len() as u64;
+    if let Some(c) = &job.candidate {
+        if c.size == size && c.crc64 == Some(job.crc) {
+            shared.record(DonePart {
+                number: job.number,
+                size,
+                etag: c.etag.clone(),
+                crc64: Some(job.crc),
+            });
+            shared
+                .emit(ProgressEvent::PartDone {
+                    number: job.number,
+                    etag: c.etag.clone(),
+                    crc64: job.crc,
+                    bytes: size,
+                })
+                .await;
+            shared.give_back(job.data);
+            return Ok(());
+        }
+    }
+    let client = &shared.client;
+    let mut data = job.data;
+    let mut attempt = 0;
+    loop {
+        let mut req = crate::Client::upload_part_request(
+            &shared.key,
+            &shared.upload_id,
+            job.number,
+            data.clone(),
+            shared.options.content_md5,
+        );
+        req.sent = Some(shared.sent.clone());
+        let send = async { part_output(client.send_once(req).await?, Some(job.crc), job.number) };
+        let result = match &shared.options.cancel {
+            Some(c) => tokio::select! {
+                r = send => r,
+                _ = c.cancelled() => Err(cancelled_error(c.mode().unwrap_or(CancelMode::Pause))),
+            },
+            None => send.await,
+        };
+        match result {
+            Ok(out) => {
+                shared.parts_sent.fetch_add(1, Ordering::SeqCst);
+                shared.record(DonePart {
+                    number: job.number,
+                    size,
+                    etag: out.etag.clone(),
+                    crc64: Some(job.crc),
+                });
+                shared
+                    .emit(ProgressEvent::PartDone {
+                        number: job.number,
+                        etag: out.etag,
+                        crc64: job.crc,
+                        bytes: size,
+                    })
+                    .await;
+                shared.give_back(data);
+                return Ok(());
+            }
+            Err(e)
+                if e.is_retryable()
+                    && attempt < shared.options.part_retries
+                    && shared.cancelled().is_none() =>
+            {
+                attempt += 1;
+                shared
+                    .emit(ProgressEvent::Retrying {
+                        number: job.number,
+                        attempt,
+                        error: e.to_string(),
+                    })
+                    .await;
+                tokio::time::sleep(client.config().retry.backoff(attempt)).await;
+                if shared.file.is_some() {
+                    // Read the part again: the bytes sent must be the file's, not a buffer's.
+                    let again =
+                        Bytes::from(shared.read_at(job.offset, vec![0; size as usize]).await?);
+                    let crc = crc64::checksum(&again);
+                    if crc != job.crc {
+                        return Err(Error::Checkpoint(format!(
+                            "the source changed during the upload (part {} differs)",
+                            job.number
+                        )));
+                    }
+                    data = again;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

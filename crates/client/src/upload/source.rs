@@ -1,0 +1,64 @@
+//! What an upload reads from: a file (positioned reads, resumable), bytes in memory, or any
+//! `AsyncRead` of unknown length such as stdin.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::io::AsyncRead;
+
+/// The data to upload.
+pub enum Source {
+    /// A file, read part by part with positioned reads.
+    File(PathBuf),
+    /// Bytes already in memory.
+    Bytes(Bytes),
+    /// A stream of unknown length, read once in order.
+    Reader(Box<dyn AsyncRead + Send + Unpin>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => f.debug_tuple("File").field(p).finish(),
+            Source::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
+            Source::Reader(_) => f.write_str("Reader"),
+        }
+    }
+}
+
+impl Source {
+    /// A stream source.
+    pub fn reader(r: impl AsyncRead + Send + Unpin + 'static) -> Source {
+        Source::Reader(Box::new(r))
+    }
+}
+
+impl From<&Path> for Source {
+    fn from(p: &Path) -> Self {
+        Source::File(p.to_owned())
+    }
+}
+
+impl From<PathBuf> for Source {
+    fn from(p: PathBuf) -> Self {
+        Source::File(p)
+    }
+}
+
+impl From<&str> for Source {
+    fn from(p: &str) -> Self {
+        Source::File(PathBuf::from(p))
+    }
+}
+
+impl From<Bytes> for Source {
+    fn from(b: Bytes) -> Self {
+        Source::Bytes(b)
+    }
+}
+
+impl From<Vec<u8>> for Source {
+    fn from(b: Vec<u8>) -> Self {
+        Source::Bytes(Bytes::from(b))
+    }
+}
