@@ -957,6 +957,16 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Store>();
+        send_sync::<StoreError>();
+        send::<BlobWriter>();
+        send::<FinishedBlob>();
+    }
+
+    #[test]
     fn upload_ids_sort_in_creation_order_even_when_the_clock_stalls() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
