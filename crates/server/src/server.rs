@@ -75,6 +75,16 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
+    /// How many requests of each operation succeeded so far (e.g. `"UploadPart"`).
+    pub fn completed_operations(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.state.completed_operations()
+    }
+
+    /// Body bytes accepted by successful PutObject and UploadPart requests so far.
+    pub fn ingested_bytes(&self) -> u64 {
+        self.state.ingested_bytes()
+    }
+
     /// The store the server uses (for in-process tools and tests).
     pub fn store(&self) -> &Store {
         &self.state.store

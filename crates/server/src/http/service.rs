@@ -29,6 +29,10 @@ pub struct State {
     /// Durable storage.
     pub store: Store,
     request_counter: AtomicU64,
+    /// Requests answered successfully, per operation name.
+    completed: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Request body bytes stored by successful operations.
+    ingested: AtomicU64,
 }
 
 impl State {
@@ -38,7 +42,19 @@ impl State {
             config,
             store,
             request_counter: AtomicU64::new(0),
+            completed: Default::default(),
+            ingested: AtomicU64::new(0),
         }
+    }
+
+    /// How many requests of each operation succeeded so far (e.g. `"UploadPart"`).
+    pub fn completed_operations(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.completed.lock().unwrap().clone()
+    }
+
+    /// Body bytes accepted by successful PutObject and UploadPart requests so far.
+    pub fn ingested_bytes(&self) -> u64 {
+        self.ingested.load(Ordering::Relaxed)
     }
 
     /// A fresh request id: 24 upper-case hex characters, unique within this process.
@@ -154,7 +170,18 @@ async fn route(
         host,
     };
     let is_head = parts.method == Method::HEAD;
+    let name = op.name();
     let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
+    *state.completed.lock().unwrap().entry(name).or_default() += 1;
+    if matches!(name, "PutObject" | "UploadPart") {
+        let len = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        state
+            .ingested
+            .fetch_add(len.unwrap_or(0), Ordering::Relaxed);
+    }
     if is_head {
         // HEAD answers carry the GET headers; the body is dropped by hyper.
         set_header(&mut resp, "accept-ranges", "bytes");

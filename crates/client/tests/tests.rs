@@ -1,0 +1,5 @@
+//! End-to-end tests of the client against a real `osspart serve` on loopback.
+
+mod support;
+
+mod upload;
