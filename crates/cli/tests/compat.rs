@@ -1,0 +1,340 @@
+//! Compatibility tests: the official OSS SDKs against a freshly started `osspart serve`.
+//!
+//! Each test starts its own server (empty temp data dir, random port), runs one script from
+//! `compat/` with the SDK under test, and fails with the script's output unless it exits 0.
+//!
+//! The SDKs are installed by `scripts/test` into `compat/node/node_modules` (ali-oss) and
+//! `compat/python/.venv` (oss2, alibabacloud-oss-v2). If they are missing the tests fail and
+//! say so; they are never skipped.
+//!
+//! Scripts get: `OSSPART_ENDPOINT`, `OSSPART_REGION`, `OSS_ACCESS_KEY_ID`,
+//! `OSS_ACCESS_KEY_SECRET` and, for STS runs, `OSS_SESSION_TOKEN`.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{self, ServerOptions, ServerProcess};
+
+/// Upper bound for one script run (the slowest takes well under a minute).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Static credentials written to the config file of STS runs.
+const STS_ACCESS_KEY_ID: &str = "STS.compat";
+const STS_ACCESS_KEY_SECRET: &str = "sts-secret";
+const STS_TOKEN: &str = "compat-token";
+
+fn compat_dir() -> PathBuf {
+    support::workspace_root().join("compat")
+}
+
+/// Which identity the script signs with.
+#[derive(Clone, Copy, Debug)]
+enum Identity {
+    /// The plain AccessKey pair the server gets through its environment.
+    AccessKey,
+    /// An STS triple; the server is started with a config file that lists it.
+    Sts,
+}
+
+enum Runtime {
+    Node,
+    Python,
+}
+
+struct Scenario<'a> {
+    runtime: Runtime,
+    script: &'a str,
+    args: &'a [&'a str],
+    identity: Identity,
+}
+
+fn node_modules() -> PathBuf {
+    compat_dir().join("node").join("node_modules")
+}
+
+fn venv_python() -> PathBuf {
+    compat_dir()
+        .join("python")
+        .join(".venv")
+        .join("bin")
+        .join("python")
+}
+
+fn require_node_deps() {
+    let sdk = node_modules().join("ali-oss").join("package.json");
+    assert!(
+        sdk.is_file(),
+        "ali-oss is not installed ({} is missing): run scripts/test, which installs the \
+         compatibility-test SDKs (npm ci in compat/node)",
+        sdk.display()
+    );
+}
+
+fn require_python_deps() {
+    let py = venv_python();
+    assert!(
+        py.is_file(),
+        "the Python SDK venv is missing ({} does not exist): run scripts/test, which creates \
+         compat/python/.venv and installs compat/python/requirements.txt",
+        py.display()
+    );
+    let status = Command::new(&py)
+        .args(["-c", "import oss2, alibabacloud_oss_v2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", py.display()));
+    assert!(
+        status.success(),
+        "oss2 / alibabacloud-oss-v2 cannot be imported from {}: run scripts/test to (re)install \
+         compat/python/requirements.txt",
+        py.display()
+    );
+}
+
+/// Writes the server config for STS runs (a normal key plus an STS triple) into `dir`.
+fn write_sts_config(dir: &Path) -> PathBuf {
+    let path = dir.join("osspart-compat.toml");
+    let text = format!(
+        "region = \"{region}\"\n\
+         \n\
+         [[credentials]]\n\
+         access_key_id = \"{id}\"\n\
+         access_key_secret = \"{secret}\"\n\
+         \n\
+         [[credentials]]\n\
+         access_key_id = \"{sts_id}\"\n\
+         access_key_secret = \"{sts_secret}\"\n\
+         security_token = \"{token}\"\n",
+        region = support::REGION,
+        id = support::ACCESS_KEY_ID,
+        secret = support::ACCESS_KEY_SECRET,
+        sts_id = STS_ACCESS_KEY_ID,
+        sts_secret = STS_ACCESS_KEY_SECRET,
+        token = STS_TOKEN,
+    );
+    std::fs::write(&path, text).expect("write the STS config file");
+    path
+}
+
+/// Output of a finished script.
+struct ScriptRun {
+    success: bool,
+    status: String,
+    output: String,
+    elapsed: Duration,
+}
+
+/// Runs `cmd` with stdout and stderr merged into one captured text, killing it after
+/// [`SCRIPT_TIMEOUT`].
+fn run_captured(mut cmd: Command) -> ScriptRun {
+    let started = Instant::now();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the script") {
+            break status;
+        }
+        if started.elapsed() > SCRIPT_TIMEOUT {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for the killed script");
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let mut output = String::from_utf8_lossy(&stdout).into_owned();
+    if !stderr.is_empty() {
+        output.push_str("\n--- stderr ---\n");
+        output.push_str(&String::from_utf8_lossy(&stderr));
+    }
+    let status_text = if timed_out {
+        format!("killed after {SCRIPT_TIMEOUT:?} ({status})")
+    } else {
+        status.to_string()
+    };
+    ScriptRun {
+        success: status.success() && !timed_out,
+        status: status_text,
+        output,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(lines);
+    all[from..].join("\n")
+}
+
+fn run_scenario(s: Scenario<'_>) {
+    match s.runtime {
+        Runtime::Node => require_node_deps(),
+        Runtime::Python => require_python_deps(),
+    }
+
+    let config_dir = tempfile::Builder::new()
+        .prefix("osspart-compat-cfg-")
+        .tempdir()
+        .expect("temporary config dir");
+    let mut options = ServerOptions::new();
+    let (key_id, key_secret, token) = match s.identity {
+        Identity::AccessKey => (support::ACCESS_KEY_ID, support::ACCESS_KEY_SECRET, None),
+        Identity::Sts => {
+            let cfg = write_sts_config(config_dir.path());
+            options = options.arg("--config").arg(cfg.as_os_str());
+            (STS_ACCESS_KEY_ID, STS_ACCESS_KEY_SECRET, Some(STS_TOKEN))
+        }
+    };
+    let mut server = ServerProcess::start_with(options);
+
+    let scratch = tempfile::Builder::new()
+        .prefix("osspart-compat-tmp-")
+        .tempdir()
+        .expect("temporary scratch dir");
+    let mut cmd = match s.runtime {
+        Runtime::Node => {
+            let mut c = Command::new("node");
+            c.arg(compat_dir().join("node").join(s.script))
+                .current_dir(compat_dir().join("node"))
+                .env("NODE_PATH", node_modules());
+            c
+        }
+        Runtime::Python => {
+            let mut c = Command::new(venv_python());
+            c.arg(compat_dir().join("python").join(s.script))
+                .current_dir(compat_dir().join("python"))
+                .env("PYTHONUNBUFFERED", "1")
+                .env("PYTHONDONTWRITEBYTECODE", "1");
+            c
+        }
+    };
+    cmd.args(s.args)
+        .env("OSSPART_ENDPOINT", &server.endpoint)
+        .env("OSSPART_REGION", support::REGION)
+        .env("OSS_ACCESS_KEY_ID", key_id)
+        .env("OSS_ACCESS_KEY_SECRET", key_secret)
+        .env("TMPDIR", scratch.path())
+        // Keep proxies out of loopback traffic.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy");
+    match token {
+        Some(t) => cmd.env("OSS_SESSION_TOKEN", t),
+        None => cmd.env_remove("OSS_SESSION_TOKEN"),
+    };
+    let label: Vec<OsString> = std::iter::once(OsString::from(s.script))
+        .chain(s.args.iter().map(OsString::from))
+        .collect();
+    let run = run_captured(cmd);
+    let server_alive = server.is_running();
+    server.stop();
+    if !run.success {
+        panic!(
+            "compat script {label:?} ({:?}) failed: {}\n\
+             ===== script output =====\n{}\n\
+             ===== server output (last 80 lines; still running at the end: {server_alive}) =====\n{}\n",
+            s.identity,
+            run.status,
+            run.output,
+            tail(&server.logs(), 80)
+        );
+    }
+    println!(
+        "{label:?} ({:?}) passed in {:.1?}: {}",
+        s.identity,
+        run.elapsed,
+        run.output.lines().last().unwrap_or("")
+    );
+}
+
+fn node(args: &'static [&'static str], identity: Identity) {
+    run_scenario(Scenario {
+        runtime: Runtime::Node,
+        script: "ali_oss.js",
+        args,
+        identity,
+    });
+}
+
+fn python(script: &str, args: &[&str], identity: Identity) {
+    run_scenario(Scenario {
+        runtime: Runtime::Python,
+        script,
+        args,
+        identity,
+    });
+}
+
+#[test]
+fn ali_oss_v1() {
+    node(&["v1"], Identity::AccessKey);
+}
+
+#[test]
+fn ali_oss_v4() {
+    node(&["v4"], Identity::AccessKey);
+}
+
+#[test]
+fn ali_oss_sts_v1() {
+    node(&["v1"], Identity::Sts);
+}
+
+#[test]
+fn ali_oss_sts_v4() {
+    node(&["v4"], Identity::Sts);
+}
+
+#[test]
+fn oss2_v1() {
+    python("oss2_compat.py", &["v1"], Identity::AccessKey);
+}
+
+#[test]
+fn oss2_v4() {
+    python("oss2_compat.py", &["v4"], Identity::AccessKey);
+}
+
+#[test]
+fn oss2_sts_v1() {
+    python("oss2_compat.py", &["v1"], Identity::Sts);
+}
+
+#[test]
+fn oss2_sts_v4() {
+    python("oss2_compat.py", &["v4"], Identity::Sts);
+}
+
+#[test]
+fn oss_v2_sdk_v4() {
+    python("oss_v2_compat.py", &[], Identity::AccessKey);
+}
+
+#[test]
+fn oss_v2_sdk_sts_v4() {
+    python("oss_v2_compat.py", &[], Identity::Sts);
+}

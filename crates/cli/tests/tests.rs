@@ -1,0 +1,5 @@
+//! Integration tests of the `osspart` binary (one test target; each area is a module).
+
+mod support;
+
+mod compat;
