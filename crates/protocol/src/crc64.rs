@@ -4,9 +4,47 @@
 //! `x-oss-hash-crc64ecma` and `<HashCrc64ecma>`. `combine` lets a multipart object's CRC be
 //! derived from its parts' CRCs without reading a byte of data.
 
+use std::sync::OnceLock;
+
 use crc_fast::{CrcAlgorithm, Digest};
 
 const ALGORITHM: CrcAlgorithm = CrcAlgorithm::Crc64Xz;
+
+/// Reflected CRC-64/XZ polynomial.
+const POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
+
+/// A linear map on CRC registers over GF(2): entry `i` is the image of bit `i`.
+type Gf2Map = [u64; 64];
+
+fn apply(map: &Gf2Map, mut v: u64) -> u64 {
+    let mut out = 0;
+    while v != 0 {
+        out ^= map[v.trailing_zeros() as usize];
+        v &= v - 1;
+    }
+    out
+}
+
+/// `maps[k]` advances a CRC register over `2^k` zero bytes. Built once; combining then costs a
+/// few 64-entry XOR folds per set bit of the length instead of rebuilding the operator.
+fn zero_shifts() -> &'static [Gf2Map; 64] {
+    static MAPS: OnceLock<Box<[Gf2Map; 64]>> = OnceLock::new();
+    MAPS.get_or_init(|| {
+        let one_zero_byte = |mut v: u64| {
+            for _ in 0..8 {
+                v = (v >> 1) ^ if v & 1 == 1 { POLY_REFLECTED } else { 0 };
+            }
+            v
+        };
+        let mut maps = Box::new([[0u64; 64]; 64]);
+        maps[0] = std::array::from_fn(|i| one_zero_byte(1 << i));
+        for k in 1..64 {
+            let half = maps[k - 1];
+            maps[k] = std::array::from_fn(|i| apply(&half, half[i]));
+        }
+        maps
+    })
+}
 
 /// CRC-64/XZ of `data` in one call.
 pub fn checksum(data: &[u8]) -> u64 {
@@ -15,10 +53,15 @@ pub fn checksum(data: &[u8]) -> u64 {
 
 /// CRC-64 of `A‖B` from `crc(A)`, `crc(B)` and `len(B)`.
 pub fn combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
-    if len_b == 0 {
-        return crc_a;
+    // crc(A‖B) = shift(crc(A), len(B)) ^ crc(B), shift running the raw register over zeros.
+    let maps = zero_shifts();
+    let mut shifted = crc_a;
+    let mut rest = len_b;
+    while rest != 0 {
+        shifted = apply(&maps[rest.trailing_zeros() as usize], shifted);
+        rest &= rest - 1;
     }
-    crc_fast::checksum_combine(ALGORITHM, crc_a, crc_b, len_b)
+    shifted ^ crc_b
 }
 
 /// Folds `(crc, len)` pairs, in order, into the CRC of their concatenation.

@@ -5,7 +5,6 @@
 //! CRC-64 are derived from the stored part MD5s and CRCs, never from re-reading data. The
 //! checks run in the spec's order (3.4), so the first failing rule decides the error code.
 
-use std::sync::OnceLock;
 
 use md5::{Digest, Md5};
 use osspart_protocol::limits::MIN_PART_SIZE;
@@ -43,59 +42,6 @@ pub(crate) fn multipart_etag<'a>(md5s: impl IntoIterator<Item = &'a [u8; 16]>) -
         n += 1;
     }
     format!("\"{}-{n}\"", hex::encode_upper(hasher.finalize()))
-}
-
-/// Reflected CRC-64/XZ (crc64ecma) polynomial.
-const CRC64_POLY: u64 = 0xC96C_5795_D787_0F42;
-
-/// A linear map on CRC values over GF(2): entry `i` is the image of bit `i`.
-type Gf2Map = [u64; 64];
-
-fn apply(map: &Gf2Map, mut v: u64) -> u64 {
-    let mut out = 0;
-    while v != 0 {
-        out ^= map[v.trailing_zeros() as usize];
-        v &= v - 1;
-    }
-    out
-}
-
-/// `ZEROS[k]` maps a CRC to its value after `2^k` more zero bytes.
-fn zero_shifts() -> &'static [Gf2Map; 64] {
-    static ZEROS: OnceLock<Box<[Gf2Map; 64]>> = OnceLock::new();
-    ZEROS.get_or_init(|| {
-        let one_zero_byte = |mut v: u64| {
-            for _ in 0..8 {
-                v = (v >> 1) ^ if v & 1 == 1 { CRC64_POLY } else { 0 };
-            }
-            v
-        };
-        let mut maps = Box::new([[0u64; 64]; 64]);
-        maps[0] = std::array::from_fn(|i| one_zero_byte(1 << i));
-        for k in 1..64 {
-            let half = maps[k - 1];
-            maps[k] = std::array::from_fn(|i| apply(&half, half[i]));
-        }
-        maps
-    })
-}
-
-/// The CRC-64 of the concatenation of `(crc, len)` pieces; the same value as
-/// `osspart_protocol::crc64::combine_all`, which rebuilds its shift operator on every call
-/// (~0.1 ms each, so about a second for 10,000 parts). Here the operators for power-of-two
-/// lengths are built once, and each piece costs a few 64-entry XOR folds:
-/// `crc(A‖B) = shift(crc(A), len(B)) ^ crc(B)`.
-pub(crate) fn combine_crcs(pieces: impl IntoIterator<Item = (u64, u64)>) -> u64 {
-    let maps = zero_shifts();
-    pieces.into_iter().fold(0, |acc, (crc, len)| {
-        let mut shifted = acc;
-        let mut rest = len;
-        while rest != 0 {
-            shifted = apply(&maps[rest.trailing_zeros() as usize], shifted);
-            rest &= rest - 1;
-        }
-        shifted ^ crc
-    })
 }
 
 /// Validates the request against the stored parts (ascending by number) and derives the
@@ -140,7 +86,7 @@ pub(crate) fn assemble(
             .collect(),
         size: parts().map(|p| p.size).sum(),
         etag: multipart_etag(parts().map(|p| &p.md5)),
-        crc64: combine_crcs(parts().map(|p| (p.crc64, p.size))),
+        crc64: osspart_protocol::crc64::combine_all(parts().map(|p| (p.crc64, p.size))),
         unused: stored
             .iter()
             .zip(is_chosen)
@@ -196,40 +142,6 @@ mod tests {
 
     fn code(r: Result<Assembly, StoreError>) -> ErrorCode {
         r.unwrap_err().code().unwrap()
-    }
-
-    #[test]
-    fn crc_combination_matches_the_protocol_crate_and_real_data() {
-        use osspart_protocol::crc64;
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        let cuts = [0usize, 1, 1000, 102_400, 204_800, 204_801, 300_000];
-        let pieces: Vec<(u64, u64)> = cuts
-            .windows(2)
-            .map(|w| (crc64::checksum(&data[w[0]..w[1]]), (w[1] - w[0]) as u64))
-            .collect();
-        assert_eq!(combine_crcs(pieces.iter().copied()), crc64::checksum(&data));
-        assert_eq!(
-            combine_crcs(pieces.iter().copied()),
-            crc64::combine_all(pieces)
-        );
-        for _ in 0..200 {
-            let pieces: Vec<(u64, u64)> = (0..4)
-                .map(|_| {
-                    (
-                        rand::random(),
-                        1 + (rand::random::<u64>() >> (24 + rand::random::<u8>() % 40)),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                combine_crcs(pieces.iter().copied()),
-                crc64::combine_all(pieces.iter().copied()),
-                "{pieces:?}"
-            );
-        }
-        assert_eq!(combine_crcs([]), 0);
-        // An empty piece (whose CRC is 0) changes nothing.
-        assert_eq!(combine_crcs([(5, 3), (0, 0)]), 5);
     }
 
     #[test]
