@@ -147,4 +147,33 @@ mod tests {
             c.value()
         );
     }
+
+    #[test]
+    fn combine_agrees_with_crc_fast_and_real_data() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let cuts = [0usize, 1, 1000, 102_400, 204_800, 204_801, 300_000];
+        let pieces: Vec<(u64, u64)> = cuts
+            .windows(2)
+            .map(|w| (checksum(&data[w[0]..w[1]]), (w[1] - w[0]) as u64))
+            .collect();
+        assert_eq!(combine_all(pieces), checksum(&data));
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let (a, b) = (next(), next());
+            let len = 1 + (next() >> (24 + next() % 40));
+            assert_eq!(
+                combine(a, b, len),
+                crc_fast::checksum_combine(ALGORITHM, a, b, len),
+                "{a} {b} {len}"
+            );
+        }
+        assert_eq!(combine_all([]), 0);
+        assert_eq!(combine_all([(5, 3), (0, 0)]), 5);
+    }
 }
