@@ -1,20 +1,88 @@
-//! `osspart`: the command line over the osspart client and server crates.
+//! `osspart`: the command line over the osspart client and server crates. It parses
+//! arguments, calls the libraries and prints; no upload logic lives here.
 #![forbid(unsafe_code)]
 
 mod commands;
+mod exit;
+mod settings;
+mod target;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// Resumable, parallel multipart upload for Alibaba Cloud OSS, and a local OSS server.
 #[derive(Debug, Parser)]
-#[command(name = "osspart", version, about)]
-struct Cli {
+#[command(name = "osspart", version, about, after_help = exit::EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Flags every command accepts (flags > environment > config file > defaults).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Service endpoint (env OSS_ENDPOINT); without one, the embedded local server is used.
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+    /// Region id, e.g. cn-hangzhou (env OSS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AccessKeyId (env OSS_ACCESS_KEY_ID).
+    #[arg(long, global = true)]
+    pub access_key_id: Option<String>,
+    /// AccessKeySecret (env OSS_ACCESS_KEY_SECRET).
+    #[arg(long, global = true)]
+    pub access_key_secret: Option<String>,
+    /// Signature version: v1 or v4 (default v4).
+    #[arg(long, global = true, value_name = "v1|v4")]
+    pub sign: Option<String>,
+    /// Use path-style URLs (<endpoint>/<bucket>/<key>).
+    #[arg(long, global = true)]
+    pub path_style: bool,
+    /// Per-request timeout in seconds (default 60; scaled up with body size).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Retries per request and per part (default 3).
+    #[arg(long, global = true)]
+    pub retries: Option<u32>,
+    /// Config file (default $XDG_CONFIG_HOME/osspart/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where cp keeps checkpoints (default $XDG_STATE_HOME/osspart/checkpoints).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Upload a file (or - for stdin) to oss://bucket/key, or download an object to a file.
+    Cp(commands::cp::CpArgs),
+    /// List objects under oss://bucket[/prefix].
+    Ls(commands::ls::LsArgs),
+    /// Show an object's size, ETag, CRC-64, type and metadata.
+    Head(commands::head::HeadArgs),
+    /// Delete an object.
+    Rm(commands::rm::RmArgs),
+    /// Create a bucket.
+    Mb(commands::bucket::BucketArgs),
+    /// Delete an empty bucket.
+    Rb(commands::bucket::BucketArgs),
+    /// In-progress multipart uploads: list, abort, clean up orphans.
+    #[command(subcommand)]
+    Uploads(commands::uploads::UploadsCommand),
+    /// Parts of an in-progress upload.
+    #[command(subcommand)]
+    Parts(commands::parts::PartsCommand),
+    /// Abort one multipart upload (same as `uploads abort`).
+    Abort(commands::uploads::AbortArgs),
+    /// Write the config file (endpoint, region, credentials; mode 0600).
+    Config(commands::config::ConfigArgs),
     /// Run a durable, single-node OSS-compatible server.
     Serve(commands::serve::ServeArgs),
 }
@@ -32,16 +100,28 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("cannot start the async runtime");
-    let result = runtime.block_on(async {
+    let env = |name: &str| std::env::var(name).ok();
+    let result = runtime.block_on(async move {
+        let settings = || settings::Settings::resolve(&cli.global, &env);
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
+            Command::Config(args) => commands::config::run(args, &cli.global, &env),
+            Command::Cp(args) => commands::cp::run(args, &settings()?).await,
+            Command::Ls(args) => commands::ls::run(args, &settings()?).await,
+            Command::Head(args) => commands::head::run(args, &settings()?).await,
+            Command::Rm(args) => commands::rm::run(args, &settings()?).await,
+            Command::Mb(args) => commands::bucket::make(args, &settings()?).await,
+            Command::Rb(args) => commands::bucket::remove(args, &settings()?).await,
+            Command::Uploads(cmd) => commands::uploads::run(cmd, &settings()?).await,
+            Command::Parts(cmd) => commands::parts::run(cmd, &settings()?).await,
+            Command::Abort(args) => commands::uploads::abort(args, &settings()?).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("osspart: {e:#}");
-            std::process::ExitCode::from(1)
+            std::process::ExitCode::from(exit::code_for(&e))
         }
     }
 }

@@ -1,0 +1,411 @@
+//! `osspart cp`: upload a file or stdin with a live progress bar and automatic resume, or
+//! download an object with parallel ranged reads. The upload itself is the client's
+//! `multipart_upload`; this module only wires flags, checkpoints, Ctrl-C and display.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use osspart::{
+    CancelHandle, CheckpointSpec, Client, ProgressCallback, ProgressEvent, Source, UploadOptions,
+};
+use osspart_protocol::crc64;
+use osspart_protocol::range::ByteRange;
+use serde_json::json;
+
+use super::{human_bytes, parse_size, print_json};
+use crate::exit::{BadArguments, Interrupted};
+use crate::settings::Settings;
+use crate::target::{OssUrl, Service};
+
+/// Flags of `osspart cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Source: a file, `-` for stdin, or oss://bucket/key to download.
+    source: String,
+    /// Destination: oss://bucket/key (a trailing `/` appends the file name), or a file path.
+    destination: String,
+    /// Parts in flight at once.
+    #[arg(long, default_value_t = 5)]
+    parallel: usize,
+    /// Part size, e.g. 8MiB (100KiB..5GiB; raised automatically to fit 10,000 parts).
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    part_size: u64,
+    /// User metadata `k=v` (repeatable), sent as x-oss-meta-k.
+    #[arg(long = "meta", value_name = "K=V")]
+    meta: Vec<String>,
+    /// Content-Type (default: guessed from the key's extension).
+    #[arg(long)]
+    content_type: Option<String>,
+    /// Extra header `'Name: value'` (repeatable), e.g. 'Cache-Control: no-cache'.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Send Content-MD5 with every part.
+    #[arg(long)]
+    content_md5: bool,
+    /// Do not resume: abort any upload a checkpoint names and start over.
+    #[arg(long)]
+    restart: bool,
+}
+
+/// Copies in the direction the arguments say.
+pub async fn run(args: CpArgs, settings: &Settings) -> anyhow::Result<()> {
+    match (
+        OssUrl::parse(&args.source),
+        OssUrl::parse(&args.destination),
+    ) {
+        (None, Some(dst)) => upload(&args, dst?, settings).await,
+        (Some(src), None) => download(&args, src?, settings).await,
+        (Some(_), Some(_)) => Err(BadArguments(
+            "copying between two oss:// targets is not supported; download then upload".into(),
+        )
+        .into()),
+        (None, None) => {
+            Err(BadArguments("one side of cp must be an oss://bucket/key target".into()).into())
+        }
+    }
+}
+
+fn options(args: &CpArgs) -> anyhow::Result<UploadOptions> {
+    let mut o = UploadOptions {
+        parallel: args.parallel,
+        part_size: args.part_size,
+        content_md5: args.content_md5,
+        restart_on_source_change: args.restart,
+        ..Default::default()
+    };
+    for m in &args.meta {
+        let (k, v) = m
+            .split_once('=')
+            .ok_or_else(|| BadArguments(format!("--meta {m:?} is not k=v")))?;
+        o.object.meta.push((k.trim().to_owned(), v.to_owned()));
+    }
+    for h in &args.headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| BadArguments(format!("--header {h:?} is not 'Name: value'")))?;
+        o.object
+            .headers
+            .push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    o.object.mime = args.content_type.clone();
+    Ok(o)
+}
+
+/// Where the checkpoint of uploading `source` to `endpoint/bucket/key` lives: one file per
+/// (endpoint, bucket, key, absolute source path), so re-running the command finds it.
+fn checkpoint_path(
+    settings: &Settings,
+    endpoint_id: &str,
+    bucket: &str,
+    key: &str,
+    source: &Path,
+) -> PathBuf {
+    let abs = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
+    let id = format!("{endpoint_id}\n{bucket}\n{key}\n{}", abs.display());
+    settings
+        .checkpoint_dir
+        .join(format!("{:016x}.json", crc64::checksum(id.as_bytes())))
+}
+
+async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::Result<()> {
+    let stdin = args.source == "-";
+    let path = PathBuf::from(&args.source);
+    if !stdin && !path.is_file() {
+        return Err(BadArguments(format!("{:?} is not a readable file", args.source)).into());
+    }
+    if dst.key.is_empty() || dst.key.ends_with('/') {
+        if stdin {
+            return Err(
+                BadArguments("uploading stdin needs a full oss://bucket/key".into()).into(),
+            );
+        }
+        let name = path
+            .file_name()
+            .context("source has no file name")?
+            .to_string_lossy();
+        dst.key.push_str(&name);
+    }
+    let mut options = options(args)?;
+    let service = Service::connect(settings).await?;
+    let client = service.client(&dst.bucket).await?;
+    // The embedded server's port changes per run; its identity is its data dir.
+    let endpoint_id = if service.is_embedded() {
+        format!("local:{}", settings.local_data_dir.display())
+    } else {
+        service.endpoint().to_owned()
+    };
+    let checkpoint =
+        (!stdin).then(|| checkpoint_path(settings, &endpoint_id, &dst.bucket, &dst.key, &path));
+    if let Some(cp) = &checkpoint {
+        options.checkpoint = Some(CheckpointSpec::File(cp.clone()));
+    }
+    let total = if stdin {
+        None
+    } else {
+        Some(std::fs::metadata(&path)?.len())
+    };
+    let display = Display::new(
+        settings.json,
+        total,
+        &format!("oss://{}/{}", dst.bucket, dst.key),
+    );
+    options.progress = Some(display.callback());
+    let cancel = CancelHandle::new();
+    options.cancel = Some(cancel.clone());
+    let ctrl_c = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.pause();
+            }
+        }
+    });
+    let source = if stdin {
+        Source::reader(tokio::io::stdin())
+    } else {
+        Source::File(path.clone())
+    };
+    let result = client.multipart_upload(&dst.key, source, options).await;
+    ctrl_c.abort();
+    display.finish();
+    service.close().await;
+    match result {
+        Ok(out) => {
+            if settings.json {
+                print_json(&json!({
+                    "bucket": out.bucket, "key": out.name, "etag": out.etag, "crc64": out.crc64.to_string(), "size": out.size,
+                    "upload_id": out.upload_id, "parts_sent": out.parts_sent, "parts_kept": out.parts_kept, "bytes_sent": out.bytes_sent,
+                }));
+            } else {
+                println!(
+                    "uploaded oss://{}/{} ({}, etag {}, crc64 {}; {} parts sent, {} kept)",
+                    out.bucket,
+                    out.name,
+                    human_bytes(out.size),
+                    out.etag,
+                    out.crc64,
+                    out.parts_sent,
+                    out.parts_kept
+                );
+            }
+            Ok(())
+        }
+        Err(osspart::Error::Cancelled) => {
+            let hint = if checkpoint.is_some() {
+                "paused; run the same command again to resume"
+            } else {
+                "interrupted (stdin uploads cannot resume)"
+            };
+            Err(Interrupted(hint.to_owned()).into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "upload to oss://{}/{} failed; run the same command again to resume",
+            dst.bucket, dst.key
+        ))),
+    }
+}
+
+/// Progress display: a bar on a terminal, plain lines otherwise, nothing with --json.
+struct Display {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    last_step: Arc<Mutex<i64>>,
+}
+
+impl Display {
+    fn new(json: bool, total: Option<u64>, what: &str) -> Display {
+        let terminal = std::io::stderr().is_terminal();
+        if json || !terminal {
+            return Display {
+                bar: None,
+                plain: !json,
+                last_step: Arc::new(Mutex::new(-1)),
+            };
+        }
+        let bar = match total {
+            Some(t) => {
+                ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr_with_hz(10))
+            }
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10)),
+        };
+        let template = if total.is_some() {
+            "{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {prefix}"
+        } else {
+            "{msg:20} {bytes} {bytes_per_sec} {prefix}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message("uploading");
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar.println(format!("uploading to {what}"));
+        Display {
+            bar: Some(bar),
+            plain: false,
+            last_step: Arc::new(Mutex::new(-1)),
+        }
+    }
+
+    fn callback(&self) -> ProgressCallback {
+        let bar = self.bar.clone();
+        let plain = self.plain;
+        let last_step = self.last_step.clone();
+        ProgressCallback::new(move |p| {
+            let parts = match p.parts_total {
+                Some(t) => format!("parts {}/{t}", p.parts_done),
+                None => format!("parts {}", p.parts_done),
+            };
+            let line = match &p.event {
+                ProgressEvent::Resumed {
+                    upload_id,
+                    kept_parts,
+                    kept_bytes,
+                } => Some(format!(
+                    "resuming upload {upload_id}: kept {kept_parts} parts ({})",
+                    human_bytes(*kept_bytes)
+                )),
+                ProgressEvent::Initiated { upload_id } => {
+                    Some(format!("started upload {upload_id}"))
+                }
+                ProgressEvent::Warning(w) => Some(format!("warning: {w}")),
+                ProgressEvent::Retrying {
+                    number,
+                    attempt,
+                    error,
+                } => Some(format!(
+                    "retrying part {number} (attempt {attempt}): {error}"
+                )),
+                ProgressEvent::Completing => Some("completing".to_owned()),
+                _ => None,
+            };
+            if let Some(bar) = &bar {
+                let position = p.bytes_sent.max(p.bytes_acknowledged);
+                bar.set_position(p.total_bytes.map_or(position, |t| position.min(t)));
+                bar.set_prefix(parts);
+                match &p.event {
+                    ProgressEvent::Completing => bar.set_message("completing"),
+                    ProgressEvent::Completed { .. } => bar.set_message("done"),
+                    _ => {}
+                }
+                if let Some(line) = line.filter(|l| l != "completing") {
+                    bar.println(line);
+                }
+            } else if plain {
+                if let Some(line) = line {
+                    eprintln!("{line}");
+                }
+                let step = (p.fraction * 20.0).floor() as i64;
+                let mut last = last_step.lock().unwrap();
+                if matches!(p.event, ProgressEvent::PartDone { .. }) && step > *last {
+                    *last = step;
+                    eprintln!(
+                        "{:>3.0}%  {} acknowledged  {parts}",
+                        p.fraction * 100.0,
+                        human_bytes(p.bytes_acknowledged)
+                    );
+                }
+            }
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+/// Bytes fetched per ranged GET when downloading.
+const DOWNLOAD_CHUNK: u64 = 8 << 20;
+
+async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Result<()> {
+    if src.key.is_empty() {
+        bail!(BadArguments("download needs oss://bucket/key".into()));
+    }
+    let mut dest = PathBuf::from(&args.destination);
+    if dest.is_dir() {
+        dest = dest.join(src.key.rsplit('/').next().unwrap_or("download"));
+    }
+    let service = Service::connect(settings).await?;
+    let client = service.client(&src.bucket).await?;
+    let result = fetch(&client, &src.key, &dest, args.parallel.max(1)).await;
+    service.close().await;
+    let (size, crc) = result?;
+    if settings.json {
+        print_json(
+            &json!({"bucket": src.bucket, "key": src.key, "file": dest.display().to_string(), "size": size, "crc64": crc.to_string()}),
+        );
+    } else {
+        println!(
+            "downloaded oss://{}/{} to {} ({}, crc64 {crc} verified)",
+            src.bucket,
+            src.key,
+            dest.display(),
+            human_bytes(size)
+        );
+    }
+    Ok(())
+}
+
+/// Ranged parallel download into a temporary file, CRC-64 checked, then renamed into place.
+async fn fetch(
+    client: &Client,
+    key: &str,
+    dest: &Path,
+    parallel: usize,
+) -> anyhow::Result<(u64, u64)> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let info = client.head_object(key).await?;
+    let size = info.size;
+    let tmp = dest.with_extension("osspart-partial");
+    let file = Arc::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
+    file.set_len(size)?;
+    let ranges: Vec<(u64, u64)> = (0..size.div_ceil(DOWNLOAD_CHUNK))
+        .map(|i| (i * DOWNLOAD_CHUNK, ((i + 1) * DOWNLOAD_CHUNK).min(size) - 1))
+        .collect();
+    let crcs: Vec<(u64, u64)> = futures_util::stream::iter(ranges)
+        .map(|(a, b)| {
+            let file = file.clone();
+            async move {
+                let (_, body) = client
+                    .get_object(key, Some(ByteRange::FromTo(a, b)))
+                    .await?;
+                if body.len() as u64 != b - a + 1 {
+                    bail!("short read of bytes {a}-{b}: got {} bytes", body.len());
+                }
+                let crc = crc64::checksum(&body);
+                tokio::task::spawn_blocking(move || {
+                    std::os::unix::fs::FileExt::write_all_at(&*file, &body, a)
+                })
+                .await??;
+                Ok::<_, anyhow::Error>((crc, b - a + 1))
+            }
+        })
+        .buffered(parallel)
+        .try_collect()
+        .await?;
+    let crc = crc64::combine_all(crcs);
+    if let Some(expected) = info.crc64 {
+        if expected != crc {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(osspart::Error::Checksum {
+                what: format!("download of {key}"),
+                expected,
+                actual: crc,
+            }
+            .into());
+        }
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, dest)?;
+    Ok((size, crc))
+}

@@ -1,0 +1,65 @@
+//! Exit codes that mean something to scripts.
+
+use osspart::Error;
+
+/// The exit codes, as shown in `--help`.
+pub const EXIT_CODES_HELP: &str = "Exit codes: 0 success, 1 error, 2 bad arguments, 3 not found (bucket, object or upload), \
+4 access denied or bad credentials, 5 checksum mismatch, 6 network or timeout, 130 interrupted (upload paused; run the same command to resume)";
+
+/// Interrupted by Ctrl-C; the upload is paused and resumable.
+pub const INTERRUPTED: u8 = 130;
+
+/// The command was interrupted (Ctrl-C) after pausing cleanly.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit code for an error chain.
+pub fn code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<Interrupted>().is_some() {
+        return INTERRUPTED;
+    }
+    if e.downcast_ref::<BadArguments>().is_some() {
+        return 2;
+    }
+    let Some(err) = e.chain().find_map(|c| c.downcast_ref::<Error>()) else {
+        return 1;
+    };
+    match err {
+        Error::Service { code, status, .. } => match (code.as_str(), *status) {
+            ("NoSuchBucket" | "NoSuchKey" | "NoSuchUpload", _) | (_, 404) => 3,
+            (
+                "AccessDenied"
+                | "SignatureDoesNotMatch"
+                | "InvalidAccessKeyId"
+                | "RequestTimeTooSkewed",
+                _,
+            )
+            | (_, 403) => 4,
+            _ => 1,
+        },
+        Error::Checksum { .. } => 5,
+        Error::Timeout { .. } | Error::Transport(_) => 6,
+        Error::InvalidArgument(_) => 2,
+        _ => 1,
+    }
+}
+
+/// Arguments that parse but make no sense together.
+#[derive(Debug)]
+pub struct BadArguments(pub String);
+
+impl std::fmt::Display for BadArguments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadArguments {}

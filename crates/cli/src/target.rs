@@ -1,0 +1,185 @@
+//! `oss://bucket/key` targets, and how a command reaches the service: the configured endpoint,
+//! or, when none is configured, the embedded local server on the user's data dir.
+
+use anyhow::{bail, Context};
+use osspart::{Client, Config, Credentials};
+use osspart_server::{RunningServer, ServerConfig};
+
+use crate::settings::Settings;
+
+/// A parsed `oss://bucket[/key]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OssUrl {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key or prefix (may be empty).
+    pub key: String,
+}
+
+impl OssUrl {
+    /// Parses `oss://bucket[/key]`; `None` when `s` is not an `oss://` URL.
+    pub fn parse(s: &str) -> Option<anyhow::Result<OssUrl>> {
+        let rest = s.strip_prefix("oss://")?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if !osspart_protocol::limits::is_valid_bucket_name(bucket) {
+            return Some(Err(anyhow::anyhow!(
+                "{s:?}: {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, -)"
+            )));
+        }
+        Some(Ok(OssUrl {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }))
+    }
+
+    /// Parses, failing on anything that is not `oss://`.
+    pub fn require(s: &str) -> anyhow::Result<OssUrl> {
+        match OssUrl::parse(s) {
+            Some(r) => r,
+            None => bail!("{s:?} is not an oss://bucket/key target"),
+        }
+    }
+
+    /// Like [`OssUrl::require`], and the key must not be empty.
+    pub fn require_object(s: &str) -> anyhow::Result<OssUrl> {
+        let u = OssUrl::require(s)?;
+        if u.key.is_empty() {
+            bail!("{s:?} names no object (expected oss://bucket/key)");
+        }
+        Ok(u)
+    }
+}
+
+/// The service a command talks to; keeps the embedded server alive while the command runs.
+pub struct Service {
+    settings: Settings,
+    endpoint: String,
+    credentials: Credentials,
+    embedded: Option<RunningServer>,
+}
+
+impl Service {
+    /// Connects to the configured endpoint, or starts the embedded local server.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Service> {
+        if let Some(endpoint) = &settings.endpoint {
+            let credentials = settings.credentials.clone().context("no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, or run `osspart config`")?;
+            return Ok(Service {
+                settings: settings.clone(),
+                endpoint: endpoint.clone(),
+                credentials,
+                embedded: None,
+            });
+        }
+        // A fresh key pair per run: the embedded server lives only as long as this command.
+        let credentials = Credentials {
+            access_key_id: "osspart-local".to_owned(),
+            access_key_secret: format!("{:032x}", rand_u128()),
+            security_token: None,
+        };
+        let mut config = ServerConfig::new(
+            &settings.local_data_dir,
+            "127.0.0.1:0".parse().expect("valid address"),
+        );
+        config.region = settings.region.clone();
+        config.credentials.push(credentials.clone());
+        let server = RunningServer::start(config).await.with_context(|| {
+            format!(
+                "cannot start the embedded local server on {}",
+                settings.local_data_dir.display()
+            )
+        })?;
+        if !settings.json {
+            eprintln!(
+                "note: no endpoint configured; using the local osspart server in {} (set OSS_ENDPOINT or run `osspart config` to use OSS)",
+                settings.local_data_dir.display()
+            );
+        }
+        Ok(Service {
+            settings: settings.clone(),
+            endpoint: server.endpoint(),
+            credentials,
+            embedded: Some(server),
+        })
+    }
+
+    /// Whether this is the embedded local server.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A client for `bucket`, without touching the service.
+    pub fn raw_client(&self, bucket: &str) -> anyhow::Result<Client> {
+        let mut config = Config::new(
+            self.endpoint.clone(),
+            self.settings.region.clone(),
+            bucket,
+            self.credentials.clone(),
+        );
+        config.signature = self.settings.sign;
+        config.addressing = self.settings.addressing;
+        config.request_timeout = self.settings.timeout;
+        config.retry.max_retries = self.settings.retries;
+        Ok(Client::new(config)?)
+    }
+
+    /// A client for `bucket`. On the embedded server the bucket is created on first use.
+    pub async fn client(&self, bucket: &str) -> anyhow::Result<Client> {
+        let client = self.raw_client(bucket)?;
+        if self.is_embedded() {
+            match client.create_bucket().await {
+                Ok(()) => {}
+                Err(e) if e.code() == Some("BucketAlreadyExists") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(client)
+    }
+
+    /// Stops the embedded server, if any.
+    pub async fn close(self) {
+        if let Some(s) = self.embedded {
+            s.shutdown().await;
+        }
+    }
+}
+
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let s = std::collections::hash_map::RandomState::new();
+    let mut h = s.build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let a = h.finish();
+    let mut h2 = s.build_hasher();
+    h2.write_u64(a);
+    (u128::from(a) << 64) | u128::from(h2.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(
+            OssUrl::require("oss://demo/a/b.txt").unwrap(),
+            OssUrl {
+                bucket: "demo".into(),
+                key: "a/b.txt".into()
+            }
+        );
+        assert_eq!(OssUrl::require("oss://demo").unwrap().key, "");
+        assert!(OssUrl::parse("./file").is_none());
+        assert!(OssUrl::require("oss://BAD/x").is_err());
+        assert!(OssUrl::require_object("oss://demo/").is_err());
+    }
+}
