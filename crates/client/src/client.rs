@@ -408,7 +408,11 @@ impl Client {
                     .body(counting_body(req.body.clone(), counter.clone()));
             }
             _ if !req.body.is_empty() || matches!(req.method, Method::PUT | Method::POST) => {
-                builder = builder.body(req.body.clone());
+                // Explicit, because hyper leaves `Content-Length: 0` out for an empty body and
+                // OSS answers 411 MissingContentLength to an empty part or object without it.
+                builder = builder
+                    .header(reqwest::header::CONTENT_LENGTH, req.body.len())
+                    .body(req.body.clone());
             }
             _ => {}
         }

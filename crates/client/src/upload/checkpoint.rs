@@ -264,9 +264,13 @@ pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A temporary name beside `path`, unique per process and per save, so concurrent saves
+/// never write or rename each other's file.
 fn tmp_path(path: &Path) -> PathBuf {
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
+    name.push(format!(".tmp{}.{n}", std::process::id()));
     path.with_file_name(name)
 }
 

@@ -134,6 +134,9 @@ struct Shared {
     total: Option<u64>,
     parts_total: Option<u32>,
     report: tokio::sync::Mutex<f64>,
+    /// Held for the whole of a checkpoint save (including its blocking write), so saves
+    /// never overlap and a later save never loses to an earlier one.
+    save_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Shared {
@@ -322,6 +325,7 @@ impl Client {
             total: plan.total,
             parts_total: plan.part_count(),
             report: tokio::sync::Mutex::new(0.0),
+            save_lock: Arc::default(),
             options,
         });
         save_checkpoint(&shared).await?;
@@ -611,13 +615,19 @@ fn cancelled_error(_mode: CancelMode) -> Error {
 }
 
 async fn save_checkpoint(shared: &Shared) -> Result<()> {
+    // The guard moves into the blocking write: when the saver task is aborted mid-save, the
+    // write still finishes before the next save (the final one) may start.
+    let guard = shared.save_lock.clone().lock_owned().await;
     let cp = shared.checkpoint.lock().unwrap().clone();
     match &shared.options.checkpoint {
         Some(CheckpointSpec::File(path)) => {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || cp.save(&path))
-                .await
-                .map_err(|e| Error::Io(std::io::Error::other(e)))?
+            tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                cp.save(&path)
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
         }
         Some(CheckpointSpec::Memory(m)) => {
             *m.lock().unwrap() = Some(cp);
