@@ -2,5 +2,6 @@
 
 mod support;
 
+mod ops;
 mod resume;
 mod upload;
