@@ -22,6 +22,18 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
+    /// Parses the wire name (`Normal`, `Multipart`, `Appendable`, `Symlink`).
+    pub fn parse(s: &str) -> Option<ObjectType> {
+        [
+            ObjectType::Normal,
+            ObjectType::Multipart,
+            ObjectType::Appendable,
+            ObjectType::Symlink,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
     /// The name as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -38,7 +38,7 @@ fn entries(page: &ListPage<ObjectSummary>, url: bool, with_owner: bool) -> Vec<O
             key: maybe_encode(&o.key, url),
             last_modified: time_fmt::xml_timestamp(o.last_modified),
             etag: o.etag.clone(),
-            object_type: super::object_headers::wire_type(o.object_type),
+            object_type: o.object_type,
             size: o.size,
             storage_class: "Standard".to_owned(),
             owner: with_owner.then(|| Owner {

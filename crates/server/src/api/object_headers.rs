@@ -6,22 +6,14 @@ use http::Response;
 use osspart_protocol::time_fmt;
 
 use crate::http::response::{set_header, Body};
-use crate::store::{ObjectRow, ObjectType};
-
-/// The wire form of a stored object type.
-pub fn wire_type(t: ObjectType) -> osspart_protocol::xml::object::ObjectType {
-    match t {
-        ObjectType::Normal => osspart_protocol::xml::object::ObjectType::Normal,
-        ObjectType::Multipart => osspart_protocol::xml::object::ObjectType::Multipart,
-    }
-}
+use crate::store::ObjectRow;
 
 /// Headers shared by every description of the object: ETag, Last-Modified, CRC-64, type.
 pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
     set_header(r, "etag", &o.etag);
     set_header(r, "last-modified", &time_fmt::http_date(o.last_modified));
     set_header(r, "x-oss-hash-crc64ecma", &o.crc64.to_string());
-    set_header(r, "x-oss-object-type", wire_type(o.object_type).as_str());
+    set_header(r, "x-oss-object-type", o.object_type.as_str());
     set_header(r, "x-oss-storage-class", "Standard");
 }
 

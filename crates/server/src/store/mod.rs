@@ -138,33 +138,8 @@ pub struct ObjectMeta {
     pub tagging: Option<String>,
 }
 
-/// How an object was made (`x-oss-object-type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ObjectType {
-    /// PutObject (or a copy of one).
-    Normal,
-    /// CompleteMultipartUpload (or a copy of one).
-    Multipart,
-}
-
-impl ObjectType {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectType::Normal => "Normal",
-            ObjectType::Multipart => "Multipart",
-        }
-    }
-
-    fn parse(s: &str) -> Option<ObjectType> {
-        match s {
-            "Normal" => Some(ObjectType::Normal),
-            "Multipart" => Some(ObjectType::Multipart),
-            _ => None,
-        }
-    }
-}
+/// How an object was made (`x-oss-object-type`); the store creates `Normal` and `Multipart`.
+pub use osspart_protocol::xml::object::ObjectType;
 
 /// One stretch of an object's bytes: a whole blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
