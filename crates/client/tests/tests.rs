@@ -2,6 +2,7 @@
 
 mod support;
 
+mod examples;
 mod ops;
 mod resume;
 mod upload;
