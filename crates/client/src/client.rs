@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use osspart_protocol::encoding::{encode_component, encode_path};
+use osspart_protocol::encoding::{encode_path, encode_query};
 use osspart_protocol::sign::{v1, v4, RequestParts};
 use osspart_protocol::xml::{self, ErrorBody};
 use osspart_protocol::{time_fmt, ErrorCode};
@@ -235,17 +235,7 @@ impl Client {
         };
         if !query.is_empty() {
             url.push('?');
-            let parts: Vec<String> = query
-                .iter()
-                .map(|(n, v)| {
-                    if v.is_empty() {
-                        encode_component(n)
-                    } else {
-                        format!("{}={}", encode_component(n), encode_component(v))
-                    }
-                })
-                .collect();
-            url.push_str(&parts.join("&"));
+            url.push_str(&encode_query(query));
         }
         url
     }

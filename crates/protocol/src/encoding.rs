@@ -63,6 +63,22 @@ pub fn decode_query_component(s: &str) -> Result<String, DecodeError> {
     }
 }
 
+/// Renders decoded `(name, value)` pairs as a query string (no leading `?`), each side encoded
+/// with the strict set; an empty value gives a bare `name`.
+pub fn encode_query(pairs: &[(String, String)]) -> String {
+    let rendered: Vec<String> = pairs
+        .iter()
+        .map(|(n, v)| {
+            if v.is_empty() {
+                encode_component(n)
+            } else {
+                format!("{}={}", encode_component(n), encode_component(v))
+            }
+        })
+        .collect();
+    rendered.join("&")
+}
+
 /// Splits a raw query string into decoded `(name, value)` pairs in their original order.
 /// `a` and `a=` both give `("a", "")`.
 pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, DecodeError> {
@@ -108,5 +124,9 @@ mod tests {
         assert_eq!(q[0], ("uploads".into(), "".into()));
         assert_eq!(q[1], ("prefix".into(), "a/".into()));
         assert_eq!(q[4], ("x".into(), "".into()));
+        assert_eq!(
+            encode_query(&q),
+            "uploads&prefix=a%2F&delimiter&max-uploads=1000&x"
+        );
     }
 }

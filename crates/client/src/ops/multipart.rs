@@ -175,29 +175,6 @@ impl Client {
         part_output(r, Some(crc), number)
     }
 
-    /// UploadPart, one attempt; `crc` (the body's CRC-64, computed while reading) is checked
-    /// against the service's.
-    pub async fn upload_part_once(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: u32,
-        body: Bytes,
-        crc: u64,
-        content_md5: bool,
-    ) -> Result<PartOutput> {
-        let r = self
-            .send_once(Self::upload_part_request(
-                key,
-                upload_id,
-                number,
-                body,
-                content_md5,
-            ))
-            .await?;
-        part_output(r, Some(crc), number)
-    }
-
     /// UploadPartCopy from `source_bucket/source_key`, optionally a byte range (inclusive).
     pub async fn upload_part_copy(
         &self,

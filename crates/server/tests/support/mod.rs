@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use osspart_protocol::encoding::{encode_component, encode_path};
+use osspart_protocol::encoding::{encode_path, encode_query};
 use osspart_protocol::sign::{v1, v4, Credentials, RequestParts};
 use osspart_server::{RunningServer, ServerConfig};
 use time::OffsetDateTime;
@@ -38,14 +38,32 @@ impl TestServer {
         s
     }
 
+    /// A server on a fresh temporary data dir, with `configure` applied to its configuration
+    /// (after the default test credentials are added).
+    pub fn start_with(configure: impl FnOnce(&mut ServerConfig) + Send + 'static) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut s = TestServer::start_configured(&dir, configure);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// A server on `dir` (which may hold data from an earlier server).
     pub fn start_on(dir: &Path) -> TestServer {
+        TestServer::start_configured(dir, |_| {})
+    }
+
+    fn start_configured(
+        dir: &Path,
+        configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
+    ) -> TestServer {
         let mut config = ServerConfig::new(dir, "127.0.0.1:0".parse().unwrap());
         config.credentials.push(Credentials {
             access_key_id: KEY_ID.into(),
             access_key_secret: SECRET.into(),
             security_token: None,
         });
+        configure(&mut config);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -99,7 +117,9 @@ impl TestServer {
             headers: Vec::new(),
             body: Vec::new(),
             sign: Sign::V4,
+            key_id: KEY_ID.into(),
             secret: SECRET.into(),
+            token: None,
             now: None,
         }
     }
@@ -139,8 +159,103 @@ pub struct Req {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     sign: Sign,
+    key_id: String,
     secret: String,
+    token: Option<String>,
     now: Option<OffsetDateTime>,
+}
+
+/// A signed request as it goes on the wire, open to tampering before it is sent.
+#[derive(Debug, Clone)]
+pub struct Wire {
+    pub addr: SocketAddr,
+    pub method: String,
+    /// Request target: path and query, already encoded.
+    pub target: String,
+    /// Headers besides `Host`, `Content-Length` and `Connection`, which [`Wire::to_bytes`] adds.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Wire {
+    /// Removes every header of this name.
+    pub fn without(mut self, name: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Replaces the value of every header of this name (adds it when absent).
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        let mut found = false;
+        for (n, v) in &mut self.headers {
+            if n.eq_ignore_ascii_case(name) {
+                *v = value.to_owned();
+                found = true;
+            }
+        }
+        if !found {
+            self.headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Adds one more header line, keeping any of the same name.
+    pub fn add(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The value of the first header of this name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The whole request: request line, `Host`, `Content-Length` (of the body), `Connection:
+    /// close`, the headers, and the body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.method,
+            self.target,
+            self.addr,
+            self.body.len()
+        );
+        for (n, v) in &self.headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Sends the request and reads the answer.
+    pub fn send(&self) -> Resp {
+        send_bytes(self.addr, &self.to_bytes(), self.method == "HEAD")
+    }
+}
+
+/// Writes `bytes` to a new connection and reads the answer until the server closes it (or 30
+/// seconds pass). Write errors are ignored: a server may refuse and close before reading all.
+/// A connection closed without any answer gives status 0.
+pub fn send_bytes(addr: SocketAddr, bytes: &[u8], head: bool) -> Resp {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    parse_response(&raw, head)
 }
 
 /// A response as received.
@@ -211,6 +326,16 @@ impl Req {
         self.secret = secret.into();
         self
     }
+    /// Signs as this AccessKeyId.
+    pub fn key_id(mut self, key_id: &str) -> Self {
+        self.key_id = key_id.into();
+        self
+    }
+    /// Sends this STS token (`x-oss-security-token` header, or the presign query parameter).
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
+        self
+    }
     /// Signs as if the request was made at this time.
     pub fn at(mut self, now: OffsetDateTime) -> Self {
         self.now = Some(now);
@@ -220,25 +345,29 @@ impl Req {
     /// Path-style target, query string and headers after signing.
     fn prepare(&self) -> (String, Vec<(String, String)>) {
         let creds = Credentials {
-            access_key_id: KEY_ID.into(),
+            access_key_id: self.key_id.clone(),
             access_key_secret: self.secret.clone(),
-            security_token: None,
+            security_token: self.token.clone(),
         };
         let now = self.now.unwrap_or_else(OffsetDateTime::now_utc);
-        let mut headers = self.headers.clone();
+        let mut own_headers = self.headers.clone();
+        if let (Some(token), Sign::V1 | Sign::V4) = (&self.token, self.sign) {
+            own_headers.push(("x-oss-security-token".into(), token.clone()));
+        }
+        let mut headers = own_headers.clone();
         let mut query = self.query.clone();
         let parts = RequestParts {
             method: &self.method,
             bucket: self.bucket.as_deref(),
             key: self.key.as_deref(),
             query: &self.query,
-            headers: &self.headers,
+            headers: &own_headers,
         };
         match self.sign {
             Sign::None => {}
             Sign::V1 => headers.extend(v1::sign_headers(&parts, &creds, now)),
             Sign::V4 => {
-                let mut h = self.headers.clone();
+                let mut h = own_headers.clone();
                 if !h
                     .iter()
                     .any(|(n, _)| n.eq_ignore_ascii_case("x-oss-content-sha256"))
@@ -277,19 +406,21 @@ impl Req {
         }
         if !query.is_empty() {
             path.push('?');
-            let q: Vec<String> = query
-                .iter()
-                .map(|(n, v)| {
-                    if v.is_empty() {
-                        encode_component(n)
-                    } else {
-                        format!("{}={}", encode_component(n), encode_component(v))
-                    }
-                })
-                .collect();
-            path.push_str(&q.join("&"));
+            path.push_str(&encode_query(&query));
         }
         (path, headers)
+    }
+
+    /// The request as it would be sent, signed, for tampering before [`Wire::send`].
+    pub fn wire(self) -> Wire {
+        let (target, headers) = self.prepare();
+        Wire {
+            addr: self.addr,
+            method: self.method,
+            target,
+            headers,
+            body: self.body,
+        }
     }
 
     /// Sends the request whole and reads the response.
