@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{ensure, Context};
-use osspart::{Client, ProgressCallback, ProgressEvent, UploadOptions};
+use osspart::{Client, ObjectOptions, ProgressCallback, ProgressEvent, UploadOptions};
 
 /// What the flow observed.
 #[derive(Debug)]
@@ -34,8 +34,7 @@ pub struct Report {
 pub async fn run(client: &Client, key: &str, file: &Path) -> anyhow::Result<Report> {
     let fractions = Arc::new(Mutex::new(Vec::new()));
     let seen = fractions.clone();
-    let mut options = UploadOptions::default();
-    options.progress = Some(ProgressCallback::new(move |p| {
+    let progress = ProgressCallback::new(move |p| {
         seen.lock().unwrap().push(p.fraction);
         match &p.event {
             ProgressEvent::Initiated { upload_id } => println!("initiated upload {upload_id}"),
@@ -45,11 +44,18 @@ pub async fn run(client: &Client, key: &str, file: &Path) -> anyhow::Result<Repo
             ProgressEvent::Completed { etag } => println!("completed: {etag} (100%)"),
             _ => {}
         }
-    }));
-    options.object.meta = vec![
-        ("year".into(), "2020".into()),
-        ("people".into(), "test".into()),
-    ];
+    });
+    let options = UploadOptions {
+        progress: Some(progress),
+        object: ObjectOptions {
+            meta: vec![
+                ("year".into(), "2020".into()),
+                ("people".into(), "test".into()),
+            ],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let out = client
         .multipart_upload(key, file, options)
         .await

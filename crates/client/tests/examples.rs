@@ -2,6 +2,9 @@
 //! compiled into this binary as a module, so the test calls the very `run` its `main` calls,
 //! with a client built by the example's own `client_from_env`.
 
+// Each example carries its own copy of `examples/connect`, as each is its own crate.
+#![allow(clippy::duplicate_mod)]
+
 use osspart::SignatureVersion;
 
 use crate::support::Server;
