@@ -125,6 +125,12 @@ pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> Result<T, XmlError> {
     if contains_dtd(text) {
         return Err(XmlError::Dtd);
     }
+    if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
+        return Err(XmlError::Malformed(format!(
+            "character U+{:04X} is not allowed in XML",
+            u32::from(c)
+        )));
+    }
     let root = check_structure(text)?;
     if let Some(expected) = root_probe::expected_root::<T>() {
         if root != expected {
@@ -135,6 +141,12 @@ pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> Result<T, XmlError> {
         }
     }
     quick_xml::de::from_str(text).map_err(|e| XmlError::Schema(e.to_string()))
+}
+
+/// Whether `c` is a `Char` of XML 1.0: no control characters other than tab, line feed and
+/// carriage return, and neither U+FFFE nor U+FFFF (surrogates cannot occur in a `str`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Whether the text holds a DTD or entity declaration, in any letter case. Legitimate bodies
@@ -325,5 +337,29 @@ pub(crate) mod etag {
 
     fn is_quoted(s: &str) -> bool {
         s.len() >= 2 && s.starts_with('"') && s.ends_with('"')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_not_xml() {
+        // A NUL byte between elements once let a Complete body through (hostile corpus).
+        let body = "<CompleteMultipartUpload>\0<Part><PartNumber>1</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>";
+        assert!(matches!(
+            from_xml::<CompleteMultipartUpload>(body.as_bytes()),
+            Err(XmlError::Malformed(_))
+        ));
+        for bad in ["\u{1}", "\u{1f}", "\u{fffe}", "\u{ffff}"] {
+            let body = format!("<Delete><Object><Key>a{bad}</Key></Object></Delete>");
+            assert!(
+                from_xml::<DeleteMultipleObjects>(body.as_bytes()).is_err(),
+                "{bad:?}"
+            );
+        }
+        let ok = "<Delete>\r\n\t<Object><Key>a\u{10000}\u{fffd}</Key></Object></Delete>";
+        assert!(from_xml::<DeleteMultipleObjects>(ok.as_bytes()).is_ok());
     }
 }
