@@ -3,6 +3,7 @@
 mod support;
 
 mod examples;
+mod interop;
 mod ops;
 mod resume;
 mod upload;
