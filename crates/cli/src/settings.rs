@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use osspart::{Addressing, Credentials, SignatureVersion};
 use serde::{Deserialize, Serialize};
 
+use crate::exit::BadArguments;
 use crate::GlobalArgs;
 
 /// The config file written by `osspart config` (TOML, mode 0600).
@@ -119,12 +120,14 @@ impl Settings {
         let credentials = match (id, secret) {
             (Some(access_key_id), Some(access_key_secret)) => Some(Credentials { access_key_id, access_key_secret, security_token: token }),
             (None, None) => None,
-            _ => bail!("an AccessKeyId needs its AccessKeySecret (flags, OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET, or the config file)"),
+            _ => bail!(BadArguments("an AccessKeyId needs its AccessKeySecret (flags, OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET, or the config file)".into())),
         };
         let sign = match args.sign.clone().or(file.sign.clone()).as_deref() {
             None | Some("v4") | Some("V4") => SignatureVersion::V4,
             Some("v1") | Some("V1") => SignatureVersion::V1,
-            Some(other) => bail!("--sign must be v1 or v4, not {other:?}"),
+            Some(other) => bail!(BadArguments(format!(
+                "--sign must be v1 or v4, not {other:?}"
+            ))),
         };
         let addressing = if args.path_style || file.path_style == Some(true) {
             Addressing::PathStyle

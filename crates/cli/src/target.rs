@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use osspart::{Client, Config, Credentials};
 use osspart_server::{RunningServer, ServerConfig};
 
+use crate::exit::BadArguments;
 use crate::settings::Settings;
 
 /// A parsed `oss://bucket[/key]`.
@@ -22,9 +23,10 @@ impl OssUrl {
         let rest = s.strip_prefix("oss://")?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if !osspart_protocol::limits::is_valid_bucket_name(bucket) {
-            return Some(Err(anyhow::anyhow!(
+            return Some(Err(BadArguments(format!(
                 "{s:?}: {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, -)"
-            )));
+            ))
+            .into()));
         }
         Some(Ok(OssUrl {
             bucket: bucket.to_owned(),
@@ -36,7 +38,9 @@ impl OssUrl {
     pub fn require(s: &str) -> anyhow::Result<OssUrl> {
         match OssUrl::parse(s) {
             Some(r) => r,
-            None => bail!("{s:?} is not an oss://bucket/key target"),
+            None => bail!(BadArguments(format!(
+                "{s:?} is not an oss://bucket/key target"
+            ))),
         }
     }
 
@@ -44,7 +48,9 @@ impl OssUrl {
     pub fn require_object(s: &str) -> anyhow::Result<OssUrl> {
         let u = OssUrl::require(s)?;
         if u.key.is_empty() {
-            bail!("{s:?} names no object (expected oss://bucket/key)");
+            bail!(BadArguments(format!(
+                "{s:?} names no object (expected oss://bucket/key)"
+            )));
         }
         Ok(u)
     }
@@ -62,7 +68,7 @@ impl Service {
     /// Connects to the configured endpoint, or starts the embedded local server.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Service> {
         if let Some(endpoint) = &settings.endpoint {
-            let credentials = settings.credentials.clone().context("no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, or run `osspart config`")?;
+            let credentials = settings.credentials.clone().ok_or_else(|| BadArguments(format!("no credentials for {endpoint}: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, or run `osspart config`")))?;
             return Ok(Service {
                 settings: settings.clone(),
                 endpoint: endpoint.clone(),
@@ -112,8 +118,8 @@ impl Service {
         &self.endpoint
     }
 
-    /// A client for `bucket`, without touching the service.
-    pub fn raw_client(&self, bucket: &str) -> anyhow::Result<Client> {
+    /// A client for `bucket` (empty for service-level calls), without touching the service.
+    pub fn client(&self, bucket: &str) -> anyhow::Result<Client> {
         let mut config = Config::new(
             self.endpoint.clone(),
             self.settings.region.clone(),
@@ -127,9 +133,10 @@ impl Service {
         Ok(Client::new(config)?)
     }
 
-    /// A client for `bucket`. On the embedded server the bucket is created on first use.
-    pub async fn client(&self, bucket: &str) -> anyhow::Result<Client> {
-        let client = self.raw_client(bucket)?;
+    /// A client for `bucket`, for commands that write into it (`cp` uploads). On the embedded
+    /// server the bucket is created on first use; elsewhere it must exist.
+    pub async fn client_for_upload(&self, bucket: &str) -> anyhow::Result<Client> {
+        let client = self.client(bucket)?;
         if self.is_embedded() {
             match client.create_bucket().await {
                 Ok(()) => {}

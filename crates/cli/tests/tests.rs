@@ -3,3 +3,9 @@
 mod support;
 
 mod compat;
+
+mod home;
+
+mod cli;
+mod resume;
+mod terminal;

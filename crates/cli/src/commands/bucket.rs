@@ -27,12 +27,8 @@ fn bucket_of(target: &str) -> anyhow::Result<String> {
 pub async fn make(args: BucketArgs, settings: &Settings) -> anyhow::Result<()> {
     let bucket = bucket_of(&args.target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&bucket).await?;
-    let result = if service.is_embedded() {
-        Ok(())
-    } else {
-        client.create_bucket().await
-    };
+    let client = service.client(&bucket)?;
+    let result = client.create_bucket().await;
     service.close().await;
     result?;
     if settings.json {
@@ -47,7 +43,7 @@ pub async fn make(args: BucketArgs, settings: &Settings) -> anyhow::Result<()> {
 pub async fn remove(args: BucketArgs, settings: &Settings) -> anyhow::Result<()> {
     let bucket = bucket_of(&args.target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&bucket).await?;
+    let client = service.client(&bucket)?;
     let result = client.delete_bucket().await;
     service.close().await;
     result?;

@@ -132,7 +132,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
     }
     let mut options = options(args)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&dst.bucket).await?;
+    let client = service.client_for_upload(&dst.bucket).await?;
     // The embedded server's port changes per run; its identity is its data dir.
     let endpoint_id = if service.is_embedded() {
         format!("local:{}", settings.local_data_dir.display())
@@ -203,10 +203,14 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
             };
             Err(Interrupted(hint.to_owned()).into())
         }
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
+        // Only a transient failure is worth re-running; a missing bucket or a refused key
+        // fails the same way next time.
+        Err(e) if e.is_retryable() => Err(anyhow::Error::new(e).context(format!(
             "upload to oss://{}/{} failed; run the same command again to resume",
             dst.bucket, dst.key
         ))),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("upload to oss://{}/{} failed", dst.bucket, dst.key))),
     }
 }
 
@@ -301,15 +305,34 @@ impl Display {
                 if let Some(line) = line {
                     eprintln!("{line}");
                 }
-                let step = (p.fraction * 20.0).floor() as i64;
+                if !matches!(p.event, ProgressEvent::PartDone { .. }) {
+                    return;
+                }
                 let mut last = last_step.lock().unwrap();
-                if matches!(p.event, ProgressEvent::PartDone { .. }) && step > *last {
-                    *last = step;
-                    eprintln!(
-                        "{:>3.0}%  {} acknowledged  {parts}",
-                        p.fraction * 100.0,
-                        human_bytes(p.bytes_acknowledged)
-                    );
+                match p.total_bytes {
+                    // A known size: one line per 5%.
+                    Some(_) => {
+                        let step = (p.fraction * 20.0).floor() as i64;
+                        if step > *last {
+                            *last = step;
+                            eprintln!(
+                                "{:>3.0}%  {} acknowledged  {parts}",
+                                p.fraction * 100.0,
+                                human_bytes(p.bytes_acknowledged)
+                            );
+                        }
+                    }
+                    // A stream of unknown size: a line whenever the part count doubles.
+                    None => {
+                        let step = i64::from(p.parts_done.max(1).ilog2());
+                        if step > *last {
+                            *last = step;
+                            eprintln!(
+                                "{} acknowledged  {parts}",
+                                human_bytes(p.bytes_acknowledged)
+                            );
+                        }
+                    }
                 }
             }
         })
@@ -318,6 +341,9 @@ impl Display {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
+            // indicatif leaves the cursor after the finished bar; end its line so the summary
+            // printed next starts on a line of its own.
+            eprintln!();
         }
     }
 }
@@ -334,7 +360,7 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
         dest = dest.join(src.key.rsplit('/').next().unwrap_or("download"));
     }
     let service = Service::connect(settings).await?;
-    let client = service.client(&src.bucket).await?;
+    let client = service.client(&src.bucket)?;
     let result = fetch(&client, &src.key, &dest, args.parallel.max(1)).await;
     service.close().await;
     let (size, crc) = result?;

@@ -18,7 +18,7 @@ pub struct HeadArgs {
 pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
     let url = OssUrl::require_object(&args.target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let info = client.head_object(&url.key).await;
     service.close().await;
     let info = info?;

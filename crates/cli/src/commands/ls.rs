@@ -28,7 +28,7 @@ pub async fn run(args: LsArgs, settings: &Settings) -> anyhow::Result<()> {
 
 async fn list(args: &LsArgs, settings: &Settings, service: &Service) -> anyhow::Result<()> {
     let Some(target) = &args.target else {
-        let names = service.raw_client("")?.list_buckets().await?;
+        let names = service.client("")?.list_buckets().await?;
         for name in &names {
             if settings.json {
                 print_json(&json!({"bucket": name}));
@@ -39,7 +39,7 @@ async fn list(args: &LsArgs, settings: &Settings, service: &Service) -> anyhow::
         return Ok(());
     };
     let url = OssUrl::require(target)?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let q = ListObjectsQuery {
         prefix: (!url.key.is_empty()).then(|| url.key.clone()),
         delimiter: (!args.recursive).then(|| "/".to_owned()),

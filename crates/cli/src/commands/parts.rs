@@ -27,7 +27,7 @@ pub async fn run(cmd: PartsCommand, settings: &Settings) -> anyhow::Result<()> {
     let PartsCommand::Ls { target, upload_id } = cmd;
     let url = OssUrl::require_object(&target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let parts: Result<Vec<PartInfo>, _> = client
         .list_all_parts(&url.key, &upload_id)
         .try_collect()

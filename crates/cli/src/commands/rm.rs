@@ -18,7 +18,7 @@ pub struct RmArgs {
 pub async fn run(args: RmArgs, settings: &Settings) -> anyhow::Result<()> {
     let url = OssUrl::require_object(&args.target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let result = client.delete_object(&url.key).await;
     service.close().await;
     result?;

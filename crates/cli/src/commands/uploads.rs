@@ -63,7 +63,7 @@ async fn all_uploads(
 ) -> anyhow::Result<(Service, osspart::Client, Vec<UploadInfo>)> {
     let url = OssUrl::require(target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let q = ListUploadsQuery {
         prefix: (!url.key.is_empty()).then(|| url.key.clone()),
         ..Default::default()
@@ -122,7 +122,7 @@ async fn list(target: &str, settings: &Settings) -> anyhow::Result<()> {
 pub async fn abort(args: AbortArgs, settings: &Settings) -> anyhow::Result<()> {
     let url = OssUrl::require_object(&args.target)?;
     let service = Service::connect(settings).await?;
-    let client = service.client(&url.bucket).await?;
+    let client = service.client(&url.bucket)?;
     let result = client
         .abort_multipart_upload(&url.key, &args.upload_id)
         .await;
