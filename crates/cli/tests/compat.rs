@@ -31,14 +31,21 @@ fn compat_dir() -> PathBuf {
     support::workspace_root().join("compat")
 }
 
-/// Which identity the script signs with.
+/// Which identity the script signs with, and what else the server is configured with.
 #[derive(Clone, Copy, Debug)]
 enum Identity {
     /// The plain AccessKey pair the server gets through its environment.
     AccessKey,
     /// An STS triple; the server is started with a config file that lists it.
     Sts,
+    /// The plain AccessKey pair, from a config file that also binds [`CNAME_HOST`] to
+    /// [`CNAME_BUCKET`].
+    Cname,
 }
+
+/// Host name bound to a bucket in the cname scenario (resolved by the script itself).
+const CNAME_HOST: &str = "files.osspart-compat.test";
+const CNAME_BUCKET: &str = "cname-compat";
 
 enum Runtime {
     Node,
@@ -96,28 +103,27 @@ fn require_python_deps() {
     );
 }
 
-/// Writes the server config for STS runs (a normal key plus an STS triple) into `dir`.
-fn write_sts_config(dir: &Path) -> PathBuf {
+/// Writes a server config file into `dir`: the plain key, plus an STS triple and/or a cname
+/// binding.
+fn write_config(dir: &Path, sts: bool, cname: bool) -> PathBuf {
     let path = dir.join("osspart-compat.toml");
-    let text = format!(
-        "region = \"{region}\"\n\
-         \n\
-         [[credentials]]\n\
-         access_key_id = \"{id}\"\n\
-         access_key_secret = \"{secret}\"\n\
-         \n\
-         [[credentials]]\n\
-         access_key_id = \"{sts_id}\"\n\
-         access_key_secret = \"{sts_secret}\"\n\
-         security_token = \"{token}\"\n",
-        region = support::REGION,
-        id = support::ACCESS_KEY_ID,
-        secret = support::ACCESS_KEY_SECRET,
-        sts_id = STS_ACCESS_KEY_ID,
-        sts_secret = STS_ACCESS_KEY_SECRET,
-        token = STS_TOKEN,
+    let mut text = format!(
+        "region = \"{}\"\n\n[[credentials]]\naccess_key_id = \"{}\"\naccess_key_secret = \"{}\"\n",
+        support::REGION,
+        support::ACCESS_KEY_ID,
+        support::ACCESS_KEY_SECRET,
     );
-    std::fs::write(&path, text).expect("write the STS config file");
+    if sts {
+        text.push_str(&format!(
+            "\n[[credentials]]\naccess_key_id = \"{STS_ACCESS_KEY_ID}\"\naccess_key_secret = \"{STS_ACCESS_KEY_SECRET}\"\nsecurity_token = \"{STS_TOKEN}\"\n"
+        ));
+    }
+    if cname {
+        text.push_str(&format!(
+            "\n[cname]\n\"{CNAME_HOST}\" = \"{CNAME_BUCKET}\"\n"
+        ));
+    }
+    std::fs::write(&path, text).expect("write the server config file");
     path
 }
 
@@ -203,9 +209,14 @@ fn run_scenario(s: Scenario<'_>) {
     let (key_id, key_secret, token) = match s.identity {
         Identity::AccessKey => (support::ACCESS_KEY_ID, support::ACCESS_KEY_SECRET, None),
         Identity::Sts => {
-            let cfg = write_sts_config(config_dir.path());
+            let cfg = write_config(config_dir.path(), true, false);
             options = options.arg("--config").arg(cfg.as_os_str());
             (STS_ACCESS_KEY_ID, STS_ACCESS_KEY_SECRET, Some(STS_TOKEN))
+        }
+        Identity::Cname => {
+            let cfg = write_config(config_dir.path(), false, true);
+            options = options.arg("--config").arg(cfg.as_os_str());
+            (support::ACCESS_KEY_ID, support::ACCESS_KEY_SECRET, None)
         }
     };
     let mut server = ServerProcess::start_with(options);
@@ -236,6 +247,8 @@ fn run_scenario(s: Scenario<'_>) {
         .env("OSSPART_REGION", support::REGION)
         .env("OSS_ACCESS_KEY_ID", key_id)
         .env("OSS_ACCESS_KEY_SECRET", key_secret)
+        .env("OSSPART_CNAME_HOST", CNAME_HOST)
+        .env("OSSPART_CNAME_BUCKET", CNAME_BUCKET)
         .env("TMPDIR", scratch.path())
         // Keep proxies out of loopback traffic.
         .env("NO_PROXY", "127.0.0.1,localhost")
@@ -267,7 +280,11 @@ fn run_scenario(s: Scenario<'_>) {
         "{label:?} ({:?}) passed in {:.1?}: {}",
         s.identity,
         run.elapsed,
-        run.output.lines().last().unwrap_or("")
+        run.output
+            .lines()
+            .rev()
+            .find(|l| l.contains("checks passed"))
+            .unwrap_or("")
     );
 }
 
@@ -337,4 +354,9 @@ fn oss_v2_sdk_v4() {
 #[test]
 fn oss_v2_sdk_sts_v4() {
     python("oss_v2_compat.py", &[], Identity::Sts);
+}
+
+#[test]
+fn cname_oss2_and_v2_sdk() {
+    python("cname_compat.py", &[], Identity::Cname);
 }
