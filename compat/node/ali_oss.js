@@ -500,6 +500,51 @@ async function objectBasics() {
   });
 }
 
+async function streamsAndCopies() {
+  const c = newClient();
+  const { Readable } = require('stream');
+  const chunks = [pattern(70 * KiB, 31), pattern(50 * KiB, 32), pattern(999, 33)];
+  const whole = Buffer.concat(chunks);
+  await check('putStream without a length (Transfer-Encoding: chunked)', async () => {
+    const r = await c.putStream('stream/chunked.bin', Readable.from(chunks));
+    assertEq(r.res.status, 200, 'status');
+    const g = await c.get('stream/chunked.bin');
+    assertEq(g.content.length, whole.length, 'stored length');
+    assert(g.content.equals(whole), 'stored bytes differ');
+    return g.content.length;
+  });
+  await check('get with If-None-Match of the current ETag -> 304', async () => {
+    const h = await c.head('stream/chunked.bin');
+    const r = await c.get('stream/chunked.bin', { headers: { 'If-None-Match': h.res.headers.etag } });
+    assertEq(r.res.status, 304, 'status');
+    return r.res.status;
+  });
+  await check('get with a stale If-Match -> PreconditionFailed', () =>
+    expectError(() => c.get('stream/chunked.bin', { headers: { 'If-Match': '"0123456789ABCDEF0123456789ABCDEF"' } }),
+      'PreconditionFailed', 412));
+  const key = 'copy/assembled.bin';
+  const uploadId = (await c.initMultipartUpload(key)).uploadId;
+  const parts = [];
+  await check('uploadPartCopy a 100 KiB range of another object as part 1', async () => {
+    const r = await c.uploadPartCopy(key, uploadId, 1, `0-${100 * KiB - 1}`,
+      { sourceKey: 'stream/chunked.bin', sourceBucketName: BUCKET });
+    assertEq(r.etag, `"${md5Hex(whole.subarray(0, 100 * KiB))}"`, 'ETag of the copied part');
+    parts.push({ number: 1, etag: r.etag });
+    return r.etag;
+  });
+  await check('uploadPart 2 from a Buffer, complete, get the concatenation', async () => {
+    const tail = Buffer.from('-- appended part --');
+    const r = await c.uploadPart(key, uploadId, 2, tail, 0, tail.length);
+    parts.push({ number: 2, etag: r.etag });
+    const done = await c.completeMultipartUpload(key, uploadId, parts);
+    assertEq(done.res.status, 200, 'Complete status');
+    const g = await c.get(key);
+    assert(g.content.equals(Buffer.concat([whole.subarray(0, 100 * KiB), tail])), 'assembled bytes differ');
+    return g.content.length;
+  });
+  return ['stream/chunked.bin', key];
+}
+
 async function presigned() {
   // Path-style client on localhost: ali-oss signs URLs only for non-IP endpoints.
   const local = newClient({ endpoint: `http://localhost:${S.port}`, sldEnable: true });
@@ -619,6 +664,7 @@ async function cleanup(keys) {
     keys.push(await listPartsPaging());
     keys.push(await initWithHeaders());
     await objectBasics();
+    keys.push(...(await streamsAndCopies()));
     await presigned();
     await cors();
     await cleanup(keys);

@@ -548,6 +548,70 @@ def objects():
     return ["obj/presigned.txt"]
 
 
+def ranges_copies_conditions():
+    b = new_bucket()
+    src = "cond/source.bin"
+    data = pattern(300 * KiB, 17)
+    etag = check("put_object a 300 KiB source", lambda: b.put_object(src, data).etag)
+
+    def suffix_range():
+        r = b.get_object(src, headers={"Range": "bytes=-100"})
+        ensure_eq(r.status, 206, "status")
+        ensure_eq(r.read(), data[-100:], "bytes")
+        return r.headers.get("Content-Range")
+    check("get_object Range bytes=-100 (suffix)", suffix_range)
+
+    def open_range():
+        r = b.get_object(src, byte_range=(len(data) - 5, None))
+        ensure_eq(r.status, 206, "status")
+        ensure_eq(r.read(), data[-5:], "bytes")
+        return r.headers.get("Content-Range")
+    check("get_object Range bytes=N- (open end)", open_range)
+
+    def unsatisfiable_default():
+        r = b.get_object(src, headers={"Range": "bytes=%d-%d" % (len(data) + 10, len(data) + 20)})
+        ensure_eq(r.status, 200, "status (OSS ignores an unsatisfiable range by default)")
+        ensure_eq(len(r.read()), len(data), "length")
+        return r.status
+    check("get_object with an unsatisfiable range -> whole object, 200", unsatisfiable_default)
+    check("unsatisfiable range with x-oss-range-behavior: standard -> InvalidRange", lambda: expect_error(
+        lambda: b.get_object(src, headers={"Range": "bytes=%d-" % (len(data) + 10),
+                                           "x-oss-range-behavior": "standard"}), "InvalidRange", 416))
+    check("get_object If-None-Match current ETag -> NotModified (304)", lambda: _not_modified(b, src, etag))
+    check("get_object If-Match stale ETag -> PreconditionFailed", lambda: expect_error(
+        lambda: b.get_object(src, headers={"If-Match": '"%s"' % ("0" * 32)}), "PreconditionFailed", 412,
+        oe.PreconditionFailed))
+    check("get_object If-Match current ETag -> 200", lambda: ensure_eq(
+        b.get_object(src, headers={"If-Match": '"%s"' % etag}).status, 200, "status") or 200)
+
+    def part_copy():
+        key = "cond/copied.bin"
+        uid = b.init_multipart_upload(key).upload_id
+        r1 = b.upload_part_copy(BUCKET, src, (0, 102399), key, uid, 1)
+        ensure_eq(r1.etag, md5_hex(data[:102400]), "ETag of copied part 1")
+        r2 = b.upload_part_copy(BUCKET, src, (102400, 204799), key, uid, 2)
+        r3 = b.upload_part(key, uid, 3, b"tail")
+        parts = [(p.part_number, p.size) for p in oss2.PartIterator(b, key, uid)]
+        ensure_eq(parts, [(1, 102400), (2, 102400), (3, 4)], "parts")
+        b.complete_multipart_upload(key, uid, [PartInfo(1, r1.etag), PartInfo(2, r2.etag), PartInfo(3, r3.etag)])
+        ensure_eq(b.get_object(key).read(), data[:204800] + b"tail", "assembled object")
+        return r1.etag
+    check("upload_part_copy two ranges + upload_part, complete", part_copy)
+    check("upload_part_copy from a missing source -> NoSuchKey", lambda: expect_error(
+        lambda: b.upload_part_copy(BUCKET, "cond/missing.bin", (0, 9), "cond/x.bin",
+                                   b.init_multipart_upload("cond/x.bin").upload_id, 1), "NoSuchKey", 404))
+    return [src, "cond/copied.bin"]
+
+
+def _not_modified(b, key, etag):
+    try:
+        b.get_object(key, headers={"If-None-Match": '"%s"' % etag})
+    except oe.NotModified as e:
+        ensure_eq(e.status, 304, "status")
+        return 304
+    raise AssertionError("If-None-Match with the current ETag did not give 304")
+
+
 def teardown(keys):
     b = new_bucket()
     check("delete_bucket while objects remain -> BucketNotEmpty", lambda: expect_error(
@@ -556,11 +620,25 @@ def teardown(keys):
     def delete_all():
         names = [o.key for o in oss2.ObjectIterator(b)]
         for k in names:
-            b.delete_object(k)
+            ensure_eq(b.delete_object(k).status, 204, "DeleteObject %s" % k)
         ensure_eq([o.key for o in oss2.ObjectIterator(b)], [], "objects left")
-        ensure_eq(b.delete_bucket().status, 204, "DeleteBucket status")
         return len(names)
-    check("delete every object, then delete_bucket -> 204", delete_all)
+    check("delete every object", delete_all)
+
+    def uploads_block_delete():
+        leftovers = [(u.key, u.upload_id) for u in oss2.MultipartUploadIterator(b)]
+        uid = b.init_multipart_upload("teardown/pending.bin").upload_id
+        out = expect_error(b.delete_bucket, "BucketNotEmpty", 409, oe.BucketNotEmpty)
+        b.abort_multipart_upload("teardown/pending.bin", uid)
+        for k, u in leftovers:
+            b.abort_multipart_upload(k, u)
+        return out
+    check("delete_bucket with an upload in progress -> BucketNotEmpty", uploads_block_delete)
+
+    def delete_bucket():
+        ensure_eq(b.delete_bucket().status, 204, "DeleteBucket status")
+        return expect_error(lambda: b.get_object("anything"), "NoSuchBucket", 404, oe.NoSuchBucket)
+    check("delete_bucket -> 204, then the bucket is gone", delete_bucket)
 
 
 def main():
@@ -571,6 +649,7 @@ def main():
         keys += iterators()
         keys += multipart_errors()
         keys += objects()
+        keys += ranges_copies_conditions()
         teardown(keys)
         checks.done()
     finally:

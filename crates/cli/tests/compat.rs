@@ -10,7 +10,7 @@
 //! Scripts get: `OSSPART_ENDPOINT`, `OSSPART_REGION`, `OSS_ACCESS_KEY_ID`,
 //! `OSS_ACCESS_KEY_SECRET` and, for STS runs, `OSS_SESSION_TOKEN`.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -195,18 +195,27 @@ fn tail(text: &str, lines: usize) -> String {
     all[from..].join("\n")
 }
 
-fn run_scenario(s: Scenario<'_>) {
-    match s.runtime {
+/// A started server plus everything a script needs to reach it.
+struct Setup {
+    server: ServerProcess,
+    key_id: &'static str,
+    key_secret: &'static str,
+    token: Option<&'static str>,
+    _config_dir: tempfile::TempDir,
+    scratch: tempfile::TempDir,
+}
+
+fn start_server(runtime: &Runtime, identity: Identity) -> Setup {
+    match runtime {
         Runtime::Node => require_node_deps(),
         Runtime::Python => require_python_deps(),
     }
-
     let config_dir = tempfile::Builder::new()
         .prefix("osspart-compat-cfg-")
         .tempdir()
         .expect("temporary config dir");
     let mut options = ServerOptions::new();
-    let (key_id, key_secret, token) = match s.identity {
+    let (key_id, key_secret, token) = match identity {
         Identity::AccessKey => (support::ACCESS_KEY_ID, support::ACCESS_KEY_SECRET, None),
         Identity::Sts => {
             let cfg = write_config(config_dir.path(), true, false);
@@ -219,66 +228,73 @@ fn run_scenario(s: Scenario<'_>) {
             (support::ACCESS_KEY_ID, support::ACCESS_KEY_SECRET, None)
         }
     };
-    let mut server = ServerProcess::start_with(options);
-
+    let server = ServerProcess::start_with(options);
     let scratch = tempfile::Builder::new()
         .prefix("osspart-compat-tmp-")
         .tempdir()
         .expect("temporary scratch dir");
-    let mut cmd = match s.runtime {
+    Setup {
+        server,
+        key_id,
+        key_secret,
+        token,
+        _config_dir: config_dir,
+        scratch,
+    }
+}
+
+/// Runs one script against the server of `setup`; panics with its output (and the server's)
+/// unless it exits 0.
+fn run_script(setup: &mut Setup, runtime: &Runtime, script: &str, args: &[&OsStr], what: &str) {
+    let mut cmd = match runtime {
         Runtime::Node => {
             let mut c = Command::new("node");
-            c.arg(compat_dir().join("node").join(s.script))
+            c.arg(compat_dir().join("node").join(script))
                 .current_dir(compat_dir().join("node"))
                 .env("NODE_PATH", node_modules());
             c
         }
         Runtime::Python => {
             let mut c = Command::new(venv_python());
-            c.arg(compat_dir().join("python").join(s.script))
+            c.arg(compat_dir().join("python").join(script))
                 .current_dir(compat_dir().join("python"))
                 .env("PYTHONUNBUFFERED", "1")
                 .env("PYTHONDONTWRITEBYTECODE", "1");
             c
         }
     };
-    cmd.args(s.args)
-        .env("OSSPART_ENDPOINT", &server.endpoint)
+    cmd.args(args)
+        .env("OSSPART_ENDPOINT", &setup.server.endpoint)
         .env("OSSPART_REGION", support::REGION)
-        .env("OSS_ACCESS_KEY_ID", key_id)
-        .env("OSS_ACCESS_KEY_SECRET", key_secret)
+        .env("OSS_ACCESS_KEY_ID", setup.key_id)
+        .env("OSS_ACCESS_KEY_SECRET", setup.key_secret)
         .env("OSSPART_CNAME_HOST", CNAME_HOST)
         .env("OSSPART_CNAME_BUCKET", CNAME_BUCKET)
-        .env("TMPDIR", scratch.path())
+        .env("TMPDIR", setup.scratch.path())
         // Keep proxies out of loopback traffic.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy");
-    match token {
+    match setup.token {
         Some(t) => cmd.env("OSS_SESSION_TOKEN", t),
         None => cmd.env_remove("OSS_SESSION_TOKEN"),
     };
-    let label: Vec<OsString> = std::iter::once(OsString::from(s.script))
-        .chain(s.args.iter().map(OsString::from))
-        .collect();
     let run = run_captured(cmd);
-    let server_alive = server.is_running();
-    server.stop();
     if !run.success {
+        let alive = setup.server.is_running();
+        setup.server.stop();
         panic!(
-            "compat script {label:?} ({:?}) failed: {}\n\
+            "compat script {what} failed: {}\n\
              ===== script output =====\n{}\n\
-             ===== server output (last 80 lines; still running at the end: {server_alive}) =====\n{}\n",
-            s.identity,
+             ===== server output (last 80 lines; still running at the end: {alive}) =====\n{}\n",
             run.status,
             run.output,
-            tail(&server.logs(), 80)
+            tail(&setup.server.logs(), 80)
         );
     }
     println!(
-        "{label:?} ({:?}) passed in {:.1?}: {}",
-        s.identity,
+        "{what} passed in {:.1?}: {}",
         run.elapsed,
         run.output
             .lines()
@@ -286,6 +302,47 @@ fn run_scenario(s: Scenario<'_>) {
             .find(|l| l.contains("checks passed"))
             .unwrap_or("")
     );
+}
+
+fn describe(script: &str, args: &[&str], identity: Identity) -> String {
+    format!("{script} {} ({identity:?})", args.join(" "))
+}
+
+fn run_scenario(s: Scenario<'_>) {
+    let mut setup = start_server(&s.runtime, s.identity);
+    let args: Vec<&OsStr> = s.args.iter().map(OsStr::new).collect();
+    let what = describe(s.script, s.args, s.identity);
+    run_script(&mut setup, &s.runtime, s.script, &args, &what);
+    setup.server.stop();
+}
+
+/// Runs `script phase1 STATE_DIR`, kills the server with SIGKILL, restarts it on the same data
+/// directory, then runs `script phase2 STATE_DIR` against the new endpoint.
+fn run_crash_scenario(runtime: Runtime, script: &str, identity: Identity) {
+    let mut setup = start_server(&runtime, identity);
+    let state = tempfile::Builder::new()
+        .prefix("osspart-compat-state-")
+        .tempdir()
+        .expect("temporary state dir");
+    let phase1 = [OsStr::new("phase1"), state.path().as_os_str()];
+    run_script(
+        &mut setup,
+        &runtime,
+        script,
+        &phase1,
+        &describe(script, &["phase1"], identity),
+    );
+    setup.server.kill();
+    setup.server.restart();
+    let phase2 = [OsStr::new("phase2"), state.path().as_os_str()];
+    run_script(
+        &mut setup,
+        &runtime,
+        script,
+        &phase2,
+        &describe(script, &["phase2 (after kill -9 and restart)"], identity),
+    );
+    setup.server.stop();
 }
 
 fn node(args: &'static [&'static str], identity: Identity) {
@@ -327,6 +384,11 @@ fn ali_oss_sts_v4() {
 }
 
 #[test]
+fn ali_oss_resume_after_server_crash() {
+    run_crash_scenario(Runtime::Node, "ali_oss_restart.js", Identity::AccessKey);
+}
+
+#[test]
 fn oss2_v1() {
     python("oss2_compat.py", &["v1"], Identity::AccessKey);
 }
@@ -347,13 +409,23 @@ fn oss2_sts_v4() {
 }
 
 #[test]
+fn oss2_resume_after_server_crash() {
+    run_crash_scenario(Runtime::Python, "restart_compat.py", Identity::Sts);
+}
+
+#[test]
 fn oss_v2_sdk_v4() {
-    python("oss_v2_compat.py", &[], Identity::AccessKey);
+    python("oss_v2_compat.py", &["v4"], Identity::AccessKey);
+}
+
+#[test]
+fn oss_v2_sdk_v1() {
+    python("oss_v2_compat.py", &["v1"], Identity::AccessKey);
 }
 
 #[test]
 fn oss_v2_sdk_sts_v4() {
-    python("oss_v2_compat.py", &[], Identity::Sts);
+    python("oss_v2_compat.py", &["v4"], Identity::Sts);
 }
 
 #[test]
