@@ -195,18 +195,37 @@ async fn uploads_survive_every_fault_kind() {
     }
 
     // An upload is left behind only when its InitiateMultipartUpload answer was lost and the
-    // client had to start another.
-    let left: Vec<_> = direct
-        .list_all_uploads(ListUploadsQuery::default())
-        .try_collect()
-        .await
-        .unwrap();
-    let initiated = server.count("InitiateMultipartUpload");
-    assert_eq!(
-        left.len() as u64,
-        initiated - count as u64,
-        "in-progress uploads other than lost initiations: {left:?}"
-    );
+    // client had to start another; the client never learnt its id, so it holds no parts. A
+    // stalled Initiate may still be reaching the server, so let the counts settle.
+    let settle = Instant::now();
+    let left = loop {
+        let initiated = server.count("InitiateMultipartUpload");
+        let left: Vec<_> = direct
+            .list_all_uploads(ListUploadsQuery::default())
+            .try_collect()
+            .await
+            .unwrap();
+        if left.len() as u64 == initiated - count as u64 {
+            break left;
+        }
+        assert!(
+            settle.elapsed() < Duration::from_secs(10),
+            "{} uploads left, {initiated} initiated for {count} objects: {left:?}",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for u in &left {
+        let parts = direct
+            .list_parts(&u.key, &u.upload_id, None, None)
+            .await
+            .unwrap();
+        assert!(
+            parts.parts.is_empty(),
+            "abandoned upload {} holds parts",
+            u.upload_id
+        );
+    }
     assert_eq!(server.count("CompleteMultipartUpload") as usize, count);
 
     let mut total = FaultStats::default();

@@ -420,6 +420,8 @@ struct ProxyState {
     parts_in_flight: AtomicUsize,
     peak_parts_in_flight: AtomicUsize,
     next_request_id: AtomicU64,
+    /// Connection tasks, aborted with the proxy so no held request reaches the server later.
+    connections: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl ProxyState {
@@ -487,7 +489,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A fault-injecting proxy listening on `127.0.0.1`; stops when dropped.
+/// A fault-injecting proxy listening on `127.0.0.1`. Dropping it closes the listener and
+/// every connection, so a request it is holding never reaches the server afterwards.
 pub struct FaultProxy {
     addr: SocketAddr,
     state: Arc<ProxyState>,
@@ -497,6 +500,9 @@ pub struct FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.accept.abort();
+        for conn in self.state.connections.lock().unwrap().drain(..) {
+            conn.abort();
+        }
     }
 }
 
@@ -528,12 +534,16 @@ impl FaultProxy {
             parts_in_flight: AtomicUsize::new(0),
             peak_parts_in_flight: AtomicUsize::new(0),
             next_request_id: AtomicU64::new(1),
+            connections: Mutex::new(Vec::new()),
         });
         let st = state.clone();
         let accept = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let _ = conn.set_nodelay(true);
-                tokio::spawn(serve_connection(conn, st.clone()));
+                let task = tokio::spawn(serve_connection(conn, st.clone()));
+                let mut conns = st.connections.lock().unwrap();
+                conns.retain(|c| !c.is_finished());
+                conns.push(task.abort_handle());
             }
         });
         Ok(FaultProxy {
