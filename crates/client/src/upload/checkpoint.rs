@@ -274,6 +274,29 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Removes the temporary files of saves that a killed process never renamed into place.
+/// Only the lock holder saves this checkpoint, so once the lock is ours none of them is live.
+fn remove_stale_saves(checkpoint: &Path) {
+    let Some(name) = checkpoint.file_name() else {
+        return;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let dir = checkpoint
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// An exclusive lock on a checkpoint, held while an upload runs.
 #[derive(Debug)]
 pub struct CheckpointLock {
@@ -297,7 +320,10 @@ impl CheckpointLock {
             .write(true)
             .open(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(CheckpointLock { _file: file, path }),
+            Ok(()) => {
+                remove_stale_saves(checkpoint);
+                Ok(CheckpointLock { _file: file, path })
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Checkpoint(format!(
                 "another process is resuming this upload (lock {} is held)",
                 path.display()
@@ -393,5 +419,22 @@ mod tests {
         assert!(CheckpointLock::acquire(&path).is_err());
         lock.release();
         CheckpointLock::acquire(&path).unwrap().release();
+    }
+
+    #[test]
+    fn taking_the_lock_removes_saves_a_killed_process_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json");
+        let stale = dir.path().join("cp.json.tmp4242.7");
+        let other = dir.path().join("other.json.tmp4242.7");
+        std::fs::write(&stale, b"{").unwrap();
+        std::fs::write(&other, b"{").unwrap();
+        let lock = CheckpointLock::acquire(&path).unwrap();
+        assert!(!stale.exists());
+        assert!(
+            other.exists(),
+            "another checkpoint's save is not ours to remove"
+        );
+        lock.release();
     }
 }
