@@ -71,6 +71,11 @@ pub struct Checkpoint {
     pub part_size: u64,
     /// Acknowledged parts, ascending by number.
     pub parts: Vec<DonePart>,
+    /// Set, with `upload_id` empty, while a run initiates the upload: when it began (Unix
+    /// seconds, local clock). A run killed between InitiateMultipartUpload and its first save
+    /// leaves this behind, so the next run can adopt the upload it lost instead of orphaning it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiating_since: Option<i64>,
 }
 
 /// The checkpoint shape of ali-oss's `multipartUpload` (`file, name, fileSize, partSize,
@@ -118,7 +123,28 @@ impl Checkpoint {
             source,
             part_size,
             parts: Vec::new(),
+            initiating_since: None,
         }
+    }
+
+    /// A checkpoint saved just before InitiateMultipartUpload: no upload id yet, only the
+    /// time the run began initiating (see [`Checkpoint::initiating_since`]).
+    pub fn initiating(
+        bucket: &str,
+        key: &str,
+        source: SourceIdentity,
+        part_size: u64,
+        since_unix_seconds: i64,
+    ) -> Checkpoint {
+        Checkpoint {
+            initiating_since: Some(since_unix_seconds),
+            ..Checkpoint::new(bucket, key, "", source, part_size)
+        }
+    }
+
+    /// Whether this checkpoint was saved before its upload was initiated.
+    pub fn is_initiating(&self) -> bool {
+        self.upload_id.is_empty()
     }
 
     /// Records an acknowledged part (replacing one with the same number).

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use osspart_protocol::{crc64, ErrorCode};
+use osspart_protocol::{crc64, time_fmt, ErrorCode};
+use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -22,7 +23,7 @@ use super::progress::{Progress, ProgressCallback, ProgressEvent};
 use super::source::Source;
 use crate::client::{Client, Response};
 use crate::error::{Error, Result};
-use crate::ops::multipart::{part_output, PartEtag, PartInfo};
+use crate::ops::multipart::{part_output, ListUploadsQuery, PartEtag, PartInfo, UploadInfo};
 use crate::ops::object::ObjectOptions;
 
 /// Where a checkpoint is kept.
@@ -231,6 +232,9 @@ struct Start {
     /// Parts the service holds that must be compared with local bytes before being kept.
     candidates: BTreeMap<u32, PartInfo>,
     resumed: bool,
+    /// The object's ETag when an earlier run's Complete already made the object (its reply
+    /// was lost): nothing is left to send or complete.
+    finished: Option<String>,
 }
 
 impl Client {
@@ -365,7 +369,13 @@ impl Client {
             + (shared.parts_done.load(Ordering::SeqCst)
                 - kept
                 - shared.parts_sent.load(Ordering::SeqCst));
-        let output = self.complete_checked(&shared).await?;
+        let output = match &start.finished {
+            Some(etag) => {
+                let parts = start.done.values().map(|p| (p.crc64.unwrap_or(0), p.size));
+                (etag.clone(), crc64::combine_all(parts), None)
+            }
+            None => self.complete_checked(&shared).await?,
+        };
         if let Some(CheckpointSpec::File(path)) = &shared.options.checkpoint {
             let _ = std::fs::remove_file(path);
         }
@@ -405,45 +415,67 @@ impl Client {
     ) -> Result<Start> {
         let mut claimed: Vec<DonePart> = Vec::new();
         let mut upload_id = options.upload_id.clone();
+        let mut from_checkpoint = false;
+        let mut initiating_since = None;
         if let Some(cp) = saved {
-            match cp.validate(self.bucket(), name, identity) {
-                Ok(()) => {
-                    if cp.part_size != plan.part_size {
-                        // The parts already sent fix the cut; keep it.
-                        *plan = Plan {
-                            part_size: cp.part_size,
-                            total: plan.total,
-                        };
-                        if plan
-                            .part_count()
-                            .is_some_and(|n| n > osspart_protocol::limits::MAX_PART_NUMBER)
-                        {
-                            return Err(Error::Checkpoint(
-                                "the checkpoint's part size needs more than 10,000 parts".into(),
-                            ));
+            if cp.is_initiating() {
+                // Nothing was sent for it, so the source may have changed freely.
+                if (cp.bucket.is_empty() || cp.bucket == self.bucket()) && cp.key == name {
+                    initiating_since = cp.initiating_since;
+                }
+            } else {
+                match cp.validate(self.bucket(), name, identity) {
+                    Ok(()) => {
+                        if cp.part_size != plan.part_size {
+                            // The parts already sent fix the cut; keep it.
+                            *plan = Plan {
+                                part_size: cp.part_size,
+                                total: plan.total,
+                            };
+                            if plan
+                                .part_count()
+                                .is_some_and(|n| n > osspart_protocol::limits::MAX_PART_NUMBER)
+                            {
+                                return Err(Error::Checkpoint(
+                                    "the checkpoint's part size needs more than 10,000 parts"
+                                        .into(),
+                                ));
+                            }
+                        }
+                        upload_id = Some(cp.upload_id.clone());
+                        claimed = cp.parts;
+                        from_checkpoint = true;
+                    }
+                    Err(e) if options.restart_on_source_change => {
+                        warnings.push(format!(
+                            "{e}; aborting upload {} and starting over",
+                            cp.upload_id
+                        ));
+                        match self.abort_multipart_upload(name, &cp.upload_id).await {
+                            Ok(()) => {}
+                            Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {}
+                            Err(e) => return Err(e),
                         }
                     }
-                    upload_id = Some(cp.upload_id.clone());
-                    claimed = cp.parts;
+                    Err(e) => return Err(e),
                 }
-                Err(e) if options.restart_on_source_change => {
-                    warnings.push(format!(
-                        "{e}; aborting upload {} and starting over",
-                        cp.upload_id
-                    ));
-                    match self.abort_multipart_upload(name, &cp.upload_id).await {
-                        Ok(()) => {}
-                        Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
             }
         }
         if let Some(id) = upload_id {
             match self.server_parts(name, &id).await {
                 Ok(server) => return Ok(reconcile(id, plan, claimed, server)),
                 Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {
+                    if from_checkpoint {
+                        if let Some(etag) = self.completed_earlier(name, plan, &claimed).await? {
+                            return Ok(Start {
+                                upload_id: id,
+                                done: claimed.into_iter().map(|p| (p.number, p)).collect(),
+                                candidates: BTreeMap::new(),
+                                resumed: true,
+                                finished: Some(etag),
+                            });
+                        }
+                    }
                     warnings.push(format!(
                         "upload {id} no longer exists; starting a new upload"
                     ));
@@ -451,13 +483,101 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(since) = initiating_since {
+            if let Some(id) = self.lost_upload(name, since).await? {
+                warnings.push(format!(
+                    "continuing upload {id}, which an interrupted run initiated"
+                ));
+                return Ok(Start {
+                    upload_id: id,
+                    done: BTreeMap::new(),
+                    candidates: BTreeMap::new(),
+                    resumed: true,
+                    finished: None,
+                });
+            }
+        }
+        // Say that an upload is being initiated before asking for it, so that a crash before
+        // its id is saved leaves a trace the next run can follow (see `lost_upload`).
+        let since = initiating_since.unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp());
+        let marker =
+            Checkpoint::initiating(self.bucket(), name, identity.clone(), plan.part_size, since);
+        store_checkpoint(options.checkpoint.as_ref(), marker).await?;
         let upload_id = self.init_multipart_upload(name, &options.object).await?;
         Ok(Start {
             upload_id,
             done: BTreeMap::new(),
             candidates: BTreeMap::new(),
             resumed: false,
+            finished: None,
         })
+    }
+
+    /// When the checkpoint's upload is gone, whether it is gone because an earlier run's
+    /// CompleteMultipartUpload succeeded (and the run died before hearing so): every planned
+    /// part is in the checkpoint and the object has the multipart ETag form and the CRC-64 of
+    /// those parts. Returns the object's ETag.
+    async fn completed_earlier(
+        &self,
+        name: &str,
+        plan: &Plan,
+        claimed: &[DonePart],
+    ) -> Result<Option<String>> {
+        let (Some(count), Some(total)) = (plan.part_count(), plan.total) else {
+            return Ok(None);
+        };
+        let all_parts = claimed.len() == count as usize
+            && claimed.iter().zip(1..).all(|(p, number)| {
+                p.number == number && p.size == plan.part(number).1 && p.crc64.is_some()
+            });
+        if !all_parts {
+            return Ok(None);
+        }
+        let expected = crc64::combine_all(claimed.iter().map(|p| (p.crc64.unwrap_or(0), p.size)));
+        Ok(match self.object_exists(name).await? {
+            Some(info)
+                if info.is_multipart_etag()
+                    && info.crc64 == Some(expected)
+                    && info.size == total =>
+            {
+                Some(info.etag)
+            }
+            _ => None,
+        })
+    }
+
+    /// The upload a run killed between InitiateMultipartUpload and its first checkpoint save
+    /// left behind: the newest upload of `name` initiated since `since` (Unix seconds, less
+    /// the 15 minutes of clock difference OSS tolerates) that has no parts yet. Such a run
+    /// never sent a part, so an upload with parts is someone else's.
+    async fn lost_upload(&self, name: &str, since: i64) -> Result<Option<String>> {
+        use futures_util::TryStreamExt;
+        const CLOCK_SKEW: i64 = 15 * 60;
+        let uploads: Vec<UploadInfo> = self
+            .list_all_uploads(ListUploadsQuery {
+                prefix: Some(name.to_owned()),
+                ..ListUploadsQuery::default()
+            })
+            .try_collect()
+            .await?;
+        let mut recent: Vec<(i64, String)> = uploads
+            .into_iter()
+            .filter(|u| u.key == name)
+            .filter_map(|u| {
+                let at = time_fmt::parse_xml_timestamp(&u.initiated)?.unix_timestamp();
+                (at >= since - CLOCK_SKEW).then_some((at, u.upload_id))
+            })
+            .collect();
+        recent.sort();
+        for (_, id) in recent.into_iter().rev() {
+            match self.list_parts(name, &id, None, Some(1)).await {
+                Ok(page) if page.parts.is_empty() => return Ok(Some(id)),
+                Ok(_) => {}
+                Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     async fn server_parts(&self, name: &str, upload_id: &str) -> Result<Vec<PartInfo>> {
@@ -607,6 +727,7 @@ fn reconcile(
         done,
         candidates,
         resumed: true,
+        finished: None,
     }
 }
 
@@ -619,7 +740,20 @@ async fn save_checkpoint(shared: &Shared) -> Result<()> {
     // write still finishes before the next save (the final one) may start.
     let guard = shared.save_lock.clone().lock_owned().await;
     let cp = shared.checkpoint.lock().unwrap().clone();
-    match &shared.options.checkpoint {
+    store_checkpoint_guarded(shared.options.checkpoint.as_ref(), cp, guard).await
+}
+
+/// Saves `cp` where `spec` says (nothing without one).
+async fn store_checkpoint(spec: Option<&CheckpointSpec>, cp: Checkpoint) -> Result<()> {
+    store_checkpoint_guarded(spec, cp, ()).await
+}
+
+async fn store_checkpoint_guarded<G: Send + 'static>(
+    spec: Option<&CheckpointSpec>,
+    cp: Checkpoint,
+    guard: G,
+) -> Result<()> {
+    match spec {
         Some(CheckpointSpec::File(path)) => {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
