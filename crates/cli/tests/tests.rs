@@ -3,6 +3,8 @@
 mod support;
 
 mod compat;
+mod crash_client;
+mod crash_server;
 
 mod home;
 
