@@ -92,6 +92,8 @@ struct Outcome {
     case: Case,
     stats: FaultStats,
     client_bytes_sent: u64,
+    /// The Complete answer was lost and the object was confirmed by HEAD instead.
+    confirmed_by_head: bool,
     elapsed: Duration,
 }
 
@@ -160,6 +162,7 @@ async fn run_case(server: Arc<LocalServer>, case: Case) -> Outcome {
         case,
         stats: proxy.stats(),
         client_bytes_sent: out.bytes_sent,
+        confirmed_by_head: out.response.is_none(),
         elapsed,
     }
 }
@@ -262,6 +265,10 @@ async fn uploads_survive_every_fault_kind() {
         total.put_body_bytes_forwarded,
         100.0 * resent as f64 / object_bytes_total.max(1) as f64,
         server.ingested(),
+    );
+    println!(
+        "  completes whose answer was lost, confirmed by HEAD: {}",
+        outcomes.iter().filter(|o| o.confirmed_by_head).count()
     );
     println!(
         "  uploads left by lost initiations: {}; wall time {:.1}s ({:.1} MiB/s through faults)",
