@@ -141,6 +141,10 @@ mod tests {
         assert_eq!(p.stream_part_size(1001), 2 * DEFAULT_PART_SIZE);
         assert_eq!(p.part(3), (2 * DEFAULT_PART_SIZE, DEFAULT_PART_SIZE));
         let capacity: u64 = (1..=10_000).map(|n| p.stream_part_size(n)).sum();
-        assert!(capacity > 1 << 40, "10,000 stream parts hold over 1 TiB");
+        assert_eq!(
+            capacity,
+            1_023_000 * DEFAULT_PART_SIZE,
+            "10,000 stream parts hold ~1,000 GiB"
+        );
     }
 }
