@@ -12,7 +12,7 @@ use osspart::{
 };
 use osspart_protocol::crc64;
 
-use crate::support::{client_for, pattern, FaultProxy, Server, PART};
+use crate::support::{client_for, pattern, FaultProxy, ProxyFaults, Server, PART};
 
 /// Every progress report of one upload, in order.
 #[derive(Clone, Default)]
@@ -335,7 +335,7 @@ async fn parallel_bounds_parts_in_flight() {
     let data = Bytes::from(pattern(9 * PART, 5));
     let mut peaks = Vec::new();
     for parallel in [1, 3] {
-        let proxy = FaultProxy::start(server.addr()).await;
+        let proxy = FaultProxy::start(server.addr()).await.unwrap();
         proxy.delay_parts(Duration::from_millis(40));
         let mut config = server.config("parallel");
         config.endpoint = proxy.endpoint();
@@ -470,7 +470,7 @@ async fn content_md5_goes_with_every_part_only_when_asked() {
     let server = Server::start().await;
     let data = Bytes::from(pattern(3 * PART + 9, 8));
     for content_md5 in [false, true] {
-        let proxy = FaultProxy::start(server.addr()).await;
+        let proxy = FaultProxy::start(server.addr()).await.unwrap();
         let mut config = server.config("md5");
         config.endpoint = proxy.endpoint();
         let client = client_for(config).await;
@@ -593,7 +593,7 @@ fn is_upload_part(r: &crate::support::SeenRequest) -> bool {
 #[tokio::test]
 async fn part_retries_resend_failed_parts_within_budget() {
     let server = Server::start().await;
-    let proxy = FaultProxy::start(server.addr()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let mut config = server.config("retries");
     config.endpoint = proxy.endpoint();
     let client = client_for(config).await;
