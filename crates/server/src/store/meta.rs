@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 CREATE INDEX IF NOT EXISTS upload_parts_by_blob ON upload_parts(blob);
 ";
 
+/// Opens a read-only connection to the database (after [`open`] created it). Under WAL, reads
+/// on such connections proceed while the writer commits.
+pub(crate) fn open_reader(layout: &Layout) -> Result<Connection, StoreError> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(layout.db_path(), flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 /// Opens (creating if needed) the database with durable settings and the current schema.
 pub(crate) fn open(layout: &Layout) -> Result<Connection, StoreError> {
     let conn = Connection::open(layout.db_path())?;

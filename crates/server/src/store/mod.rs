@@ -296,8 +296,11 @@ pub struct ListPage<T> {
     pub next_upload_id_marker: String,
 }
 
-/// Handle on an open data directory. Cheap to clone; all clones share one database
-/// connection and the directory lock, released when the last clone is dropped.
+/// Read-only connections kept open beside the writer.
+const READERS: usize = 4;
+
+/// Handle on an open data directory. Cheap to clone; all clones share one writer connection,
+/// a few reader connections and the directory lock, released when the last clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -306,6 +309,10 @@ pub struct Store {
 struct Inner {
     layout: Layout,
     conn: Mutex<Connection>,
+    /// Read-only connections: reads take a free one instead of queueing behind a durable
+    /// commit on the writer.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     /// Time stamp (ns) in the newest upload id; ids take a strictly larger one.
     last_upload_stamp: AtomicU64,
     recovery: RecoveryReport,
@@ -348,10 +355,15 @@ impl Store {
         let last_stamp = meta::last_upload_id(&conn)?
             .and_then(|id| u64::from_str_radix(id.get(..16)?, 16).ok())
             .unwrap_or(0);
+        let readers = (0..READERS)
+            .map(|_| meta::open_reader(&layout).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Store {
             inner: Arc::new(Inner {
                 layout,
                 conn: Mutex::new(conn),
+                readers,
+                next_reader: std::sync::atomic::AtomicUsize::new(0),
                 last_upload_stamp: AtomicU64::new(last_stamp),
                 recovery,
                 _lock: lock,
@@ -375,11 +387,23 @@ impl Store {
         self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` in one read transaction (one consistent snapshot) on a free reader.
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&self.conn())
+        let readers = &self.inner.readers;
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
+        let guard = (0..readers.len())
+            .find_map(|i| readers[(start + i) % readers.len()].try_lock().ok())
+            .unwrap_or_else(|| {
+                let slot = &readers[start % readers.len()];
+                slot.lock().unwrap_or_else(|e| e.into_inner())
+            });
+        let tx = guard.unchecked_transaction()?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
     }
 
     /// Runs `f` in one write transaction, records `blob` if it commits, then deletes the files
