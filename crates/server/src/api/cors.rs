@@ -82,9 +82,19 @@ pub async fn put_bucket_cors(
             .allowed_origins
             .iter()
             .any(|o| o.matches('*').count() > 1);
-        if rule.allowed_origins.is_empty() || rule.allowed_methods.is_empty() || bad_origin {
+        // OSS accepts only these five verbs in a rule.
+        let bad_method = rule
+            .allowed_methods
+            .iter()
+            .any(|m| !["GET", "PUT", "DELETE", "POST", "HEAD"].contains(&m.as_str()));
+        if rule.allowed_origins.is_empty()
+            || rule.allowed_methods.is_empty()
+            || bad_origin
+            || bad_method
+        {
             return Err(ApiError::new(ErrorCode::InvalidArgument).with_message(
-                "Each CORS rule needs AllowedOrigin (at most one '*') and AllowedMethod.",
+                "Each CORS rule needs AllowedOrigin (at most one '*') and AllowedMethod \
+                 (GET, PUT, DELETE, POST or HEAD).",
             ));
         }
     }
