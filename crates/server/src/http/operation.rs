@@ -37,9 +37,7 @@ impl Query {
     pub fn number(&self, name: &str, min: u32, max: u32, default: u32) -> Result<u32, ApiError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
+            Some(v) => decimal(v)
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| ApiError::invalid_argument(name, v)),
         }
@@ -55,6 +53,15 @@ impl Query {
                 .with("ArgumentValue", v)),
         }
     }
+}
+
+/// A query integer: ASCII digits only. `str::parse` would also take a leading `+`, which no SDK
+/// sends and which would make `partNumber=%2B1` name part 1.
+fn decimal(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// Sub-resources of OSS APIs this server does not implement. A request naming one gets
@@ -417,8 +424,7 @@ fn copy_source(headers: &HeaderMap, value: &str, with_range: bool) -> Result<Cop
 
 fn part_number(query: &Query) -> Result<u32, ApiError> {
     let raw = query.get("partNumber").unwrap_or_default();
-    raw.parse::<u32>()
-        .ok()
+    decimal(raw)
         .filter(|n| limits::is_valid_part_number(*n))
         .ok_or_else(|| {
             ApiError::invalid_argument("partNumber", raw).with_message(format!(
