@@ -101,6 +101,32 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "policyStatus",
     "metaQuery",
     "regionList",
+    // Further sub-resources of the V1 signing list (spec 6.1) that name bucket or object
+    // features this server lacks; without them here, `PUT /<bucket>?cname` would create the
+    // bucket and `PUT /<bucket>/<key>?callback` would store the object silently.
+    "cname",
+    "comp",
+    "live",
+    "vod",
+    "status",
+    "httpsConfig",
+    "publicAccessBlock",
+    "asyncFetch",
+    "bucketArchiveDirectRead",
+    "redundancyTransition",
+    "resourcePool",
+    "resourcePoolBuckets",
+    "resourcePoolInfo",
+    "qosInfo",
+    "requesterQosInfo",
+    "replicationLocation",
+    "replicationProgress",
+    "inventoryId",
+    "callback",
+    "callback-var",
+    "versionId",
+    "x-oss-async-process",
+    "x-oss-write-get-object-response",
 ];
 
 /// One listing of objects (v1 and v2 share the fields they have in common).
