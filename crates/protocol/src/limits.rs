@@ -30,6 +30,9 @@ pub const MAX_XML_BODY: usize = 2 * 1024 * 1024;
 pub const MAX_CORS_RULES: usize = 10;
 /// Most keys in one DeleteMultipleObjects request.
 pub const MAX_DELETE_OBJECTS: usize = 1000;
+/// Most bytes of user metadata one object may carry: the names (without `x-oss-meta-`) and
+/// values of its `x-oss-meta-*` headers together, 8 KiB as in OSS.
+pub const MAX_USER_META_SIZE: usize = 8 * 1024;
 
 /// Whether `n` is a valid part number (1..=10000).
 pub fn is_valid_part_number(n: u32) -> bool {

@@ -406,6 +406,21 @@ pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
     }
 }
 
+/// Refuses user metadata larger than [`limits::MAX_USER_META_SIZE`] (`InvalidArgument`), so
+/// that a request cannot make the store keep (and every HEAD repeat) megabytes of headers.
+fn checked_meta(meta: ObjectMeta) -> Result<ObjectMeta, ApiError> {
+    let size: usize = meta.user_meta.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if size > limits::MAX_USER_META_SIZE {
+        return Err(ApiError::new(ErrorCode::InvalidArgument)
+            .with_message(format!(
+                "User metadata of {size} bytes exceeds the limit of {} bytes.",
+                limits::MAX_USER_META_SIZE
+            ))
+            .with("ArgumentName", "x-oss-meta-*"));
+    }
+    Ok(meta)
+}
+
 fn conditions(headers: &HeaderMap, prefix: &str) -> Conditions {
     let get = |n: &str| header(headers, &format!("{prefix}{n}")).map(str::to_owned);
     Conditions {
@@ -551,21 +566,24 @@ pub fn parse(
                     .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
                 Operation::CopyObject {
                     source: copy_source(headers, src, false)?,
-                    replace_meta: replace.then(|| object_meta(headers)),
+                    replace_meta: replace
+                        .then(|| object_meta(headers))
+                        .map(checked_meta)
+                        .transpose()?,
                     bucket,
                     key,
                     forbid_overwrite,
                 }
             }
             None => Operation::PutObject {
-                meta: object_meta(headers),
+                meta: checked_meta(object_meta(headers))?,
                 bucket,
                 key,
                 forbid_overwrite,
             },
         },
         Method::POST if query.has("uploads") => Operation::InitiateMultipartUpload {
-            meta: object_meta(headers),
+            meta: checked_meta(object_meta(headers))?,
             url_encoding: query.url_encoding()?,
             bucket,
             key,
