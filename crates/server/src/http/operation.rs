@@ -679,6 +679,14 @@ fn bucket_operation(
     headers: &HeaderMap,
 ) -> Option<Result<Operation, ApiError>> {
     let _ = headers;
+    // Multipart parameters on a bucket-level PUT or DELETE mean the key went missing; treating
+    // the request as PutBucket or DeleteBucket would create or remove a bucket by accident.
+    let multipart = ["uploadId", "partNumber", "uploads"]
+        .iter()
+        .any(|p| query.has(p));
+    if multipart && matches!(*method, Method::PUT | Method::DELETE) {
+        return None;
+    }
     let op = match *method {
         Method::PUT if query.has("cors") => Operation::PutBucketCors { bucket },
         Method::PUT => Operation::PutBucket { bucket },
@@ -791,4 +799,56 @@ fn truncate(key: &str) -> String {
         .take_while(|(i, _)| *i < 1100)
         .map(|(_, c)| c)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_integers_are_plain_digits() {
+        assert_eq!(decimal("1"), Some(1));
+        assert_eq!(decimal("0010"), Some(10));
+        for bad in ["+1", " 1", "1 ", "-1", "", "1e3", "0x10", "4294967296", "١"] {
+            assert_eq!(decimal(bad), None, "{bad:?}");
+        }
+        let q = Query(vec![("partNumber".into(), "+1".into())]);
+        assert_eq!(
+            part_number(&q).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn user_metadata_is_bounded() {
+        let mut h = HeaderMap::new();
+        h.append("x-oss-meta-a", "v".repeat(8000).parse().unwrap());
+        assert!(checked_meta(object_meta(&h)).is_ok());
+        h.append("x-oss-meta-b", "v".repeat(200).parse().unwrap());
+        assert_eq!(
+            checked_meta(object_meta(&h)).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn repeated_signing_headers_are_refused() {
+        let mut h = HeaderMap::new();
+        h.append("authorization", "OSS a:b".parse().unwrap());
+        h.append("x-oss-meta-a", "1".parse().unwrap());
+        h.append("x-oss-meta-a", "2".parse().unwrap());
+        assert!(check_single_headers(&h).is_ok());
+        h.append("authorization", "OSS a:b".parse().unwrap());
+        assert_eq!(
+            check_single_headers(&h).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        let mut h = HeaderMap::new();
+        h.append("content-md5", "x".parse().unwrap());
+        h.append("Content-MD5", "x".parse().unwrap());
+        assert_eq!(
+            check_single_headers(&h).unwrap_err().code,
+            ErrorCode::InvalidDigest
+        );
+    }
 }
