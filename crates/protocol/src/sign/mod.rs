@@ -153,6 +153,13 @@ pub enum AuthError {
     /// The Authorization header is not one of the accepted forms.
     #[error("malformed Authorization header: {0}")]
     MalformedAuthorization(String),
+    /// The request carries more than one kind of signature (an Authorization header and
+    /// presign parameters, or V1 and V4 presign parameters together).
+    #[error("the request carries more than one kind of signature")]
+    AmbiguousAuthentication,
+    /// `x-oss-content-sha256` is neither `UNSIGNED-PAYLOAD` nor 64 hex digits.
+    #[error("invalid x-oss-content-sha256 {0:?}")]
+    InvalidPayloadHash(String),
     /// A presigned URL lacks one of its required parameters.
     #[error("presigned URL is missing the {0} parameter")]
     MissingPresignParameter(&'static str),
@@ -187,6 +194,8 @@ impl AuthError {
         match self {
             AuthError::MissingDate | AuthError::InvalidDate(_) => ErrorCode::AccessDenied,
             AuthError::MalformedAuthorization(_)
+            | AuthError::AmbiguousAuthentication
+            | AuthError::InvalidPayloadHash(_)
             | AuthError::MissingPresignParameter(_)
             | AuthError::UnsupportedSignatureVersion(_)
             | AuthError::InvalidCredential(_)
@@ -230,11 +239,27 @@ pub struct Signed {
 }
 
 /// Finds auth in the Authorization header or the presign query parameters.
-/// `Ok(None)` means anonymous. The header wins when both are present.
+/// `Ok(None)` means anonymous. A request may use only one of the header, the V1 presign
+/// parameters and the V4 presign parameters: with two, which one the server checks would be a
+/// guess, so that is [`AuthError::AmbiguousAuthentication`].
 ///
 /// For V4 headers `x-oss-date` is required here (it is part of what is signed) and its date
 /// must equal the credential scope date; V1 date checks are left to [`Auth::request_time`].
 pub fn parse_auth(req: &RequestParts) -> Result<Option<Auth>, AuthError> {
+    let has_header = header(req, "authorization").is_some();
+    let has_v1_query = ["OSSAccessKeyId", "Signature"]
+        .iter()
+        .any(|n| query_param(req, n).is_some());
+    let has_v4_query = [
+        "x-oss-signature-version",
+        "x-oss-signature",
+        "x-oss-credential",
+    ]
+    .iter()
+    .any(|n| query_param(req, n).is_some());
+    if usize::from(has_header) + usize::from(has_v1_query) + usize::from(has_v4_query) > 1 {
+        return Err(AuthError::AmbiguousAuthentication);
+    }
     if let Some(value) = header(req, "authorization") {
         let value = value.trim();
         if let Some(rest) = value.strip_prefix(V4_ALGORITHM) {
@@ -442,6 +467,45 @@ mod tests {
                 parse_auth(&req(&bad, &[])),
                 Err(AuthError::MalformedAuthorization(_))
             ));
+        }
+    }
+
+    #[test]
+    fn one_kind_of_signature_per_request() {
+        let auth = h(&[("Authorization", "OSS id:c2ln")]);
+        let v1q = h(&[
+            ("OSSAccessKeyId", "id"),
+            ("Expires", "1"),
+            ("Signature", "x"),
+        ]);
+        let v4q = h(&[("x-oss-signature-version", "OSS4-HMAC-SHA256")]);
+        for (headers, query) in [
+            (&auth, &v1q),
+            (&auth, &v4q),
+            (&vec![], &[v1q.clone(), v4q.clone()].concat()),
+        ] {
+            let err = parse_auth(&req(headers, query)).unwrap_err();
+            assert_eq!(err, AuthError::AmbiguousAuthentication);
+            assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn v4_payload_hash_must_be_unsigned_or_hex() {
+        let auth = "OSS4-HMAC-SHA256 Credential=id/20240102/cn-hangzhou/oss/aliyun_v4_request,Signature=ab";
+        let with_hash = |hash: &str| {
+            h(&[
+                ("Authorization", auth),
+                ("x-oss-date", "20240102T030405Z"),
+                ("x-oss-content-sha256", hash),
+            ])
+        };
+        for good in ["UNSIGNED-PAYLOAD", &"a".repeat(64)] {
+            assert!(parse_auth(&req(&with_hash(good), &[])).is_ok(), "{good}");
+        }
+        for bad in ["nope", "", &"g".repeat(64), &"a".repeat(63)] {
+            let err = parse_auth(&req(&with_hash(bad), &[])).unwrap_err();
+            assert!(matches!(err, AuthError::InvalidPayloadHash(_)), "{bad}");
         }
     }
 

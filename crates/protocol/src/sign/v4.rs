@@ -251,6 +251,12 @@ pub(super) fn parse_authorization(req: &RequestParts, rest: &str) -> Result<Auth
     let signature = signature.filter(|s| !s.is_empty()).ok_or_else(malformed)?;
     let x_oss_date = header(req, "x-oss-date").ok_or(AuthError::MissingDate)?;
     check_date(&credential, x_oss_date.trim())?;
+    if let Some(hash) = header(req, "x-oss-content-sha256").map(str::trim) {
+        let hex_digest = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if hash != UNSIGNED_PAYLOAD && !hex_digest {
+            return Err(AuthError::InvalidPayloadHash(hash.to_owned()));
+        }
+    }
     Ok(Auth::V4Header {
         credential,
         additional_headers: additional.map(parse_additional_headers).unwrap_or_default(),
