@@ -108,8 +108,17 @@ pub async fn handle(
             } else {
                 tracing::debug!(request_id, code = %err.code, message = err.message(), "request refused");
             }
-            // Leave the connection usable when the client is still sending a modest body.
-            body::drain(&mut body, 64 << 20).await;
+            // Leave the connection usable when the client is still sending a modest body. A
+            // declared body beyond that is not waited for: hyper closes the connection after
+            // the answer instead (spec 2.5), so a refused 5 GiB upload is answered at once.
+            const DRAIN_LIMIT: u64 = 64 << 20;
+            let declared = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+            if !matches!(declared, Some(n) if n > DRAIN_LIMIT) {
+                body::drain(&mut body, DRAIN_LIMIT).await;
+            }
             (response::error(&err, &request_id, &host, head), bucket)
         }
     };
