@@ -242,11 +242,24 @@ impl Wire {
 /// seconds pass). Write errors are ignored: a server may refuse and close before reading all.
 /// A connection closed without any answer gives status 0.
 pub fn send_bytes(addr: SocketAddr, bytes: &[u8], head: bool) -> Resp {
+    exchange(addr, bytes, head, false)
+}
+
+/// As [`send_bytes`], but the client shuts its sending side down after the bytes, like a client
+/// that dies in the middle of a body.
+pub fn send_bytes_then_eof(addr: SocketAddr, bytes: &[u8]) -> Resp {
+    exchange(addr, bytes, false, true)
+}
+
+fn exchange(addr: SocketAddr, bytes: &[u8], head: bool, eof: bool) -> Resp {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let _ = stream.write_all(bytes);
+    if eof {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
     let mut raw = Vec::new();
     let mut buf = [0u8; 64 * 1024];
     loop {
