@@ -149,6 +149,22 @@ fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// Whether `name` is an XML element name: a letter, `_`, `:` or non-ASCII character first, then
+/// also digits, `-` and `.`. quick-xml takes any bytes up to whitespace, `/` or `>` as a name,
+/// so `<<<<` would otherwise be an element.
+fn is_xml_name(name: &[u8]) -> bool {
+    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+    match name.split_first() {
+        None => false,
+        Some((&first, rest)) => {
+            start(first)
+                && rest
+                    .iter()
+                    .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
+        }
+    }
+}
+
 /// Whether the text holds a DTD or entity declaration, in any letter case. Legitimate bodies
 /// never contain either, even inside text (where `<` must be escaped).
 fn contains_dtd(text: &str) -> bool {
@@ -174,6 +190,12 @@ fn check_structure(text: &str) -> Result<String, XmlError> {
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
+                if !is_xml_name(e.name().as_ref()) {
+                    return Err(malformed(format!(
+                        "invalid element name {:?}",
+                        String::from_utf8_lossy(e.name().as_ref())
+                    )));
+                }
                 if depth == 0 {
                     if root.is_some() {
                         return Err(malformed("more than one root element".into()));
@@ -360,6 +382,26 @@ mod tests {
             );
         }
         let ok = "<Delete>\r\n\t<Object><Key>a\u{10000}\u{fffd}</Key></Object></Delete>";
+        assert!(from_xml::<DeleteMultipleObjects>(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn element_names_must_be_xml_names() {
+        // Found by the xml_bodies fuzz target: `<<<<\n\n/>` was read as an element named `<<<`,
+        // kept as an ErrorBody extra that could not be written back.
+        let body = "<Error><Code>X</Code><Message>m</Message><RequesA/>*d\t0<<<<\n\n/></Error>";
+        assert!(matches!(
+            from_xml::<ErrorBody>(body.as_bytes()),
+            Err(XmlError::Malformed(_))
+        ));
+        for bad in ["<1a/>", "<-a/>", "<a*b/>", "<.a/>"] {
+            let body = format!("<Delete>{bad}<Object><Key>k</Key></Object></Delete>");
+            assert!(
+                from_xml::<DeleteMultipleObjects>(body.as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        let ok = "<Delete><x:a-b.c_1/><ü/><Object><Key>k</Key></Object></Delete>";
         assert!(from_xml::<DeleteMultipleObjects>(ok.as_bytes()).is_ok());
     }
 }
