@@ -168,7 +168,9 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 "HostId" => host_id = Some(text),
                 "EC" => ec = Some(text),
                 "RecommendDoc" => recommend_doc = Some(text),
-                _ => extra.push((name, text)),
+                // Only names the writer can write back are kept (`x:a`, `xmlFoo`, `ü` are not).
+                _ if is_element_name(&name) => extra.push((name, text)),
+                _ => {}
             }
         }
         Ok(ErrorBody {

@@ -404,4 +404,17 @@ mod tests {
         let ok = "<Delete><x:a-b.c_1/><ü/><Object><Key>k</Key></Object></Delete>";
         assert!(from_xml::<DeleteMultipleObjects>(ok.as_bytes()).is_ok());
     }
+
+    #[test]
+    fn error_extras_are_only_names_that_can_be_written_back() {
+        // Found by the xml_bodies fuzz target: an extra named `::a` was read but never written.
+        let body =
+            "<Error><Code>X</Code><::a>1</::a><xmlns>2</xmlns><ü>3</ü><Kept>4</Kept></Error>";
+        let parsed: ErrorBody = from_xml(body.as_bytes()).unwrap();
+        assert_eq!(parsed.extra, vec![("Kept".to_owned(), "4".to_owned())]);
+        assert_eq!(
+            from_xml::<ErrorBody>(to_xml(&parsed).as_bytes()).unwrap(),
+            parsed
+        );
+    }
 }
