@@ -110,7 +110,12 @@ async fn pause_then_resume_sends_only_the_missing_parts() {
             upload_id,
             kept_parts,
             kept_bytes,
+            parts_to_check,
         } => {
+            assert_eq!(
+                *parts_to_check, 0,
+                "the checkpoint vouches for every stored part"
+            );
             assert_eq!(upload_id, &p.checkpoint.upload_id);
             assert_eq!(*kept_parts as usize, p.checkpoint.parts.len());
             assert_eq!(*kept_bytes, p.checkpoint.parts.len() as u64 * PART as u64);

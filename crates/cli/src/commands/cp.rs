@@ -271,10 +271,17 @@ impl Display {
                     upload_id,
                     kept_parts,
                     kept_bytes,
-                } => Some(format!(
-                    "resuming upload {upload_id}: kept {kept_parts} parts ({})",
-                    human_bytes(*kept_bytes)
-                )),
+                    parts_to_check,
+                } => Some(match parts_to_check {
+                    0 => format!(
+                        "resuming upload {upload_id}: kept {kept_parts} parts ({})",
+                        human_bytes(*kept_bytes)
+                    ),
+                    n => format!(
+                        "resuming upload {upload_id}: kept {kept_parts} parts ({}), checking {n} more against the file",
+                        human_bytes(*kept_bytes)
+                    ),
+                }),
                 ProgressEvent::Initiated { upload_id } => {
                     Some(format!("started upload {upload_id}"))
                 }

@@ -24,6 +24,9 @@ pub enum ProgressEvent {
         kept_parts: u32,
         /// Bytes those parts hold.
         kept_bytes: u64,
+        /// Further parts the service holds that are kept only if the local bytes have their
+        /// CRC-64 (checked while reading; they then count as done without being sent).
+        parts_to_check: u32,
     },
     /// Something the user should know (part size raised, upload gone and restarted, ...).
     Warning(String),

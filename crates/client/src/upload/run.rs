@@ -344,6 +344,7 @@ impl Client {
                     upload_id: start.upload_id.clone(),
                     kept_parts: kept,
                     kept_bytes,
+                    parts_to_check: start.candidates.len() as u32,
                 })
                 .await;
         } else {
@@ -376,12 +377,7 @@ impl Client {
             }
             None => self.complete_checked(&shared).await?,
         };
-        if let Some(CheckpointSpec::File(path)) = &shared.options.checkpoint {
-            let _ = std::fs::remove_file(path);
-        }
-        if let Some(CheckpointSpec::Memory(m)) = &shared.options.checkpoint {
-            *m.lock().unwrap() = None;
-        }
+        forget_checkpoint(shared.options.checkpoint.as_ref());
         shared
             .emit(ProgressEvent::Completed {
                 etag: output.0.clone(),
@@ -503,7 +499,16 @@ impl Client {
         let marker =
             Checkpoint::initiating(self.bucket(), name, identity.clone(), plan.part_size, since);
         store_checkpoint(options.checkpoint.as_ref(), marker).await?;
-        let upload_id = self.init_multipart_upload(name, &options.object).await?;
+        let upload_id = match self.init_multipart_upload(name, &options.object).await {
+            Ok(id) => id,
+            Err(e) => {
+                // A refusal (no bucket, no access, bad argument) created nothing to follow.
+                if !e.is_retryable() {
+                    forget_checkpoint(options.checkpoint.as_ref());
+                }
+                return Err(e);
+            }
+        };
         Ok(Start {
             upload_id,
             done: BTreeMap::new(),
@@ -612,12 +617,7 @@ impl Client {
             }
             Err(e) => return e,
         }
-        if let Some(CheckpointSpec::File(path)) = &shared.options.checkpoint {
-            let _ = std::fs::remove_file(path);
-        }
-        if let Some(CheckpointSpec::Memory(m)) = &shared.options.checkpoint {
-            *m.lock().unwrap() = None;
-        }
+        forget_checkpoint(shared.options.checkpoint.as_ref());
         Error::Cancelled
     }
 
@@ -744,6 +744,17 @@ async fn save_checkpoint(shared: &Shared) -> Result<()> {
 }
 
 /// Saves `cp` where `spec` says (nothing without one).
+/// Deletes the checkpoint (after success, an abort, or a refused start).
+fn forget_checkpoint(spec: Option<&CheckpointSpec>) {
+    match spec {
+        Some(CheckpointSpec::File(path)) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Some(CheckpointSpec::Memory(m)) => *m.lock().unwrap() = None,
+        None => {}
+    }
+}
+
 async fn store_checkpoint(spec: Option<&CheckpointSpec>, cp: Checkpoint) -> Result<()> {
     store_checkpoint_guarded(spec, cp, ()).await
 }

@@ -5,7 +5,6 @@
 //! CRC-64 are derived from the stored part MD5s and CRCs, never from re-reading data. The
 //! checks run in the spec's order (3.4), so the first failing rule decides the error code.
 
-
 use md5::{Digest, Md5};
 use osspart_protocol::limits::MIN_PART_SIZE;
 use osspart_protocol::ErrorCode;
