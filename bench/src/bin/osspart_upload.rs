@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let out = runtime.block_on(async {
         let source = if file == "-" {
-            Source::reader(tokio::io::stdin())
+            Source::blocking_reader(std::io::stdin())
         } else {
             Source::File(PathBuf::from(file))
         };

@@ -787,9 +787,26 @@ async fn sources_bytes_streams_and_empty() {
     let head = client.head_object("exact.bin").await.unwrap();
     assert!(head.etag.ends_with("-3\""), "{}", head.etag);
 
-    // Empty stream and empty bytes: an empty object.
+    // A blocking stream (how the CLI reads stdin), ending mid-part.
+    let piped = pattern(2 * PART + 777, 15);
+    let out = client
+        .multipart_upload(
+            "blocking.bin",
+            Source::blocking_reader(std::io::Cursor::new(piped.clone())),
+            small_parts(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.parts_sent, out.crc64), (3, crc64::checksum(&piped)));
+    assert_object(&client, "blocking.bin", &piped).await;
+
+    // Empty streams and empty bytes: an empty object.
     for (key, source) in [
         ("empty-stream", Source::reader(tokio::io::empty())),
+        (
+            "empty-blocking-stream",
+            Source::blocking_reader(std::io::empty()),
+        ),
         ("empty-bytes", Source::from(Bytes::new())),
     ] {
         let out = client

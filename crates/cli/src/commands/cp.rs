@@ -166,7 +166,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
         }
     });
     let source = if stdin {
-        Source::reader(tokio::io::stdin())
+        Source::blocking_reader(std::io::stdin())
     } else {
         Source::File(path.clone())
     };

@@ -258,7 +258,7 @@ impl Client {
                 size: Some(b.len() as u64),
                 mtime_unix_nanos: None,
             },
-            Source::Reader(_) => SourceIdentity::default(),
+            Source::Reader(_) | Source::BlockingReader(_) => SourceIdentity::default(),
         };
         let (mut plan, warning) = Plan::new(identity.size, options.part_size)?;
         let lock = match &options.checkpoint {
@@ -288,7 +288,7 @@ impl Client {
             Some(CheckpointSpec::Memory(m)) => m.lock().unwrap().clone(),
             None => None,
         };
-        let resumable = !matches!(source, Source::Reader(_));
+        let resumable = !source.is_stream();
         let mut warnings: Vec<String> = warning.into_iter().collect();
         let start = self
             .choose_start(
@@ -855,9 +855,24 @@ async fn send_parts(
                     ));
                     continue;
                 }
-                Source::Reader(r) => {
+                Source::Reader(_) | Source::BlockingReader(_) => {
                     let mut buf = buf;
-                    let n = read_full(r, &mut buf).await?;
+                    let n = match &mut source {
+                        Source::Reader(r) => read_full(r, &mut buf).await?,
+                        Source::BlockingReader(r) => {
+                            let mut reader = std::mem::replace(r, Box::new(std::io::empty()));
+                            let (reader, filled, n) = tokio::task::spawn_blocking(move || {
+                                let n = read_full_blocking(&mut *reader, &mut buf);
+                                (reader, buf, n)
+                            })
+                            .await
+                            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                            *r = reader;
+                            buf = filled;
+                            n?
+                        }
+                        _ => unreachable!("matched a stream source"),
+                    };
                     buf.truncate(n);
                     if n == 0 && number > 1 {
                         shared.free.lock().unwrap().push(buf);
@@ -896,6 +911,20 @@ async fn send_parts(
         while tasks.join_next().await.is_some() {}
     }
     result
+}
+
+/// Fills `buf` from a blocking stream; returns how many bytes were read (less at the end).
+fn read_full_blocking(r: &mut (dyn std::io::Read + Send), buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
 }
 
 /// Fills `buf` from a stream; returns how many bytes were read (less at the end).

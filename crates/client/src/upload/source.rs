@@ -14,6 +14,10 @@ pub enum Source {
     Bytes(Bytes),
     /// A stream of unknown length, read once in order.
     Reader(Box<dyn AsyncRead + Send + Unpin>),
+    /// A blocking stream of unknown length (stdin, a pipe), read once in order; each part is
+    /// read on a blocking thread straight into its buffer, which costs far less CPU than
+    /// small async reads that each hop threads.
+    BlockingReader(Box<dyn std::io::Read + Send>),
 }
 
 impl std::fmt::Debug for Source {
@@ -22,6 +26,7 @@ impl std::fmt::Debug for Source {
             Source::File(p) => f.debug_tuple("File").field(p).finish(),
             Source::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
             Source::Reader(_) => f.write_str("Reader"),
+            Source::BlockingReader(_) => f.write_str("BlockingReader"),
         }
     }
 }
@@ -30,6 +35,16 @@ impl Source {
     /// A stream source.
     pub fn reader(r: impl AsyncRead + Send + Unpin + 'static) -> Source {
         Source::Reader(Box::new(r))
+    }
+
+    /// A blocking stream source, such as `std::io::stdin()`.
+    pub fn blocking_reader(r: impl std::io::Read + Send + 'static) -> Source {
+        Source::BlockingReader(Box::new(r))
+    }
+
+    /// Whether the source is a stream of unknown length (not resumable).
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Source::Reader(_) | Source::BlockingReader(_))
     }
 }
 
