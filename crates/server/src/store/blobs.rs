@@ -128,7 +128,15 @@ pub struct BlobWriter {
     layout: Layout,
     md5: Md5,
     crc: Crc64,
+    /// Bytes handed to a background `fdatasync` so far.
+    sync_requested: u64,
+    /// The background sync in flight, if any: it pushes received bytes to disk while the
+    /// rest of the body arrives, so `finish` waits for little more than the tail.
+    background_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
+
+/// Received bytes that trigger a background sync of what is written so far.
+const EARLY_SYNC_EVERY: u64 = 2 * 1024 * 1024;
 
 impl fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -154,6 +162,8 @@ impl BlobWriter {
             layout: layout.clone(),
             md5: Md5::new(),
             crc: Crc64::new(),
+            sync_requested: 0,
+            background_sync: None,
         })
     }
 
@@ -163,6 +173,26 @@ impl BlobWriter {
         file.write_all(data)?;
         self.md5.update(data);
         self.crc.update(data);
+        let idle = self
+            .background_sync
+            .as_ref()
+            .is_none_or(|h| h.is_finished());
+        if idle && self.len() - self.sync_requested >= EARLY_SYNC_EVERY {
+            self.join_background_sync()?;
+            let file = self.file.as_mut().expect("file is present until finish");
+            file.flush()?;
+            let handle = file.get_ref().try_clone()?;
+            self.sync_requested = self.len();
+            self.background_sync = Some(std::thread::spawn(move || handle.sync_data()));
+        }
+        Ok(())
+    }
+
+    fn join_background_sync(&mut self) -> Result<(), StoreError> {
+        if let Some(h) = self.background_sync.take() {
+            h.join()
+                .map_err(|_| std::io::Error::other("background sync panicked"))??;
+        }
         Ok(())
     }
 
@@ -180,6 +210,7 @@ impl BlobWriter {
     /// the shard directory. The blob is not yet referenced by any row; hand it to a `Store`
     /// call, which records it (or deletes it if the call fails).
     pub fn finish(mut self) -> Result<FinishedBlob, StoreError> {
+        self.join_background_sync()?;
         let buffered = self.file.take().expect("file is present until finish");
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
