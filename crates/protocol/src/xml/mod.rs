@@ -140,7 +140,101 @@ pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> Result<T, XmlError> {
             });
         }
     }
-    quick_xml::de::from_str(text).map_err(|e| XmlError::Schema(e.to_string()))
+    let text = protect_edge_whitespace(text);
+    quick_xml::de::from_str(&text).map_err(|e| XmlError::Schema(e.to_string()))
+}
+
+/// Elements whose text is a key or part of one: their leading and trailing whitespace is data
+/// (a key may be `" a "`), not formatting.
+const WHITESPACE_SIGNIFICANT: &[&str] = &[
+    "Key",
+    "Prefix",
+    "Delimiter",
+    "Marker",
+    "NextMarker",
+    "KeyMarker",
+    "NextKeyMarker",
+    "StartAfter",
+];
+
+/// quick-xml trims whitespace at the edges of element text before decoding it. For the
+/// elements in [`WHITESPACE_SIGNIFICANT`] the edge whitespace is rewritten as character
+/// references, which survive the trim and decode back to the same characters. Runs on a
+/// document that already passed the structure check.
+fn protect_edge_whitespace(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut open: Option<&str> = None; // name of the start tag just passed
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.starts_with('<') {
+            let end = if rest.starts_with("<!--") {
+                rest.find("-->").map(|i| i + 3)
+            } else if rest.starts_with("<![CDATA[") {
+                rest.find("]]>").map(|i| i + 3)
+            } else if rest.starts_with("<?") {
+                rest.find("?>").map(|i| i + 2)
+            } else {
+                rest.find('>').map(|i| i + 1)
+            };
+            let end = end.unwrap_or(rest.len());
+            let tag = &rest[..end];
+            open = match tag.strip_prefix('<') {
+                Some(inner) if !inner.starts_with(['/', '!', '?']) && !tag.ends_with("/>") => {
+                    let name_end = inner
+                        .find(|c: char| is_ws(c) || c == '>' || c == '/')
+                        .unwrap_or(inner.len());
+                    Some(&inner[..name_end])
+                }
+                _ => None,
+            };
+            out.push_str(tag);
+            rest = &rest[end..];
+            continue;
+        }
+        let end = rest.find('<').unwrap_or(rest.len());
+        let segment = &rest[..end];
+        let closes_leaf = open.is_some_and(|name| {
+            WHITESPACE_SIGNIFICANT.contains(&name)
+                && rest[end..]
+                    .strip_prefix("</")
+                    .is_some_and(|r| r.starts_with(name))
+        });
+        let (lead, body, trail) = {
+            let body_start = segment.find(|c: char| !is_ws(c)).unwrap_or(segment.len());
+            let body_end = segment
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !is_ws(*c))
+                .map_or(body_start, |(i, c)| i + c.len_utf8());
+            (
+                &segment[..body_start],
+                &segment[body_start..body_end],
+                &segment[body_end..],
+            )
+        };
+        if closes_leaf && !(lead.is_empty() && trail.is_empty()) {
+            let escape = |ws: &str, out: &mut String| {
+                for c in ws.chars() {
+                    out.push_str(&format!("&#x{:X};", u32::from(c)));
+                }
+            };
+            escape(lead, &mut out);
+            out.push_str(body);
+            escape(trail, &mut out);
+            changed = true;
+        } else {
+            out.push_str(segment);
+        }
+        open = None;
+        rest = &rest[end..];
+    }
+    if changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Whether `c` is a `Char` of XML 1.0: no control characters other than tab, line feed and
@@ -365,6 +459,22 @@ pub(crate) mod etag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_whitespace_is_data_but_formatting_is_not() {
+        let body = "<Delete>\n  <Quiet>false</Quiet>\n  <Object><Key> a </Key></Object>\n  <Object><Key>\t</Key></Object>\n  <Object><Key>b&amp; </Key></Object>\n</Delete>";
+        let d: DeleteMultipleObjects = from_xml(body.as_bytes()).unwrap();
+        let keys: Vec<&str> = d.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, [" a ", "\t", "b& "]);
+        // Numbers keep XML Schema's whitespace collapsing; formatting between elements is not data.
+        let complete = "<CompleteMultipartUpload>\n<Part>\n<PartNumber> 1 </PartNumber>\n<ETag> \"E\" </ETag>\n</Part>\n</CompleteMultipartUpload>";
+        let c: CompleteMultipartUpload = from_xml(complete.as_bytes()).unwrap();
+        assert_eq!(c.parts[0].part_number, 1);
+        assert_eq!(
+            protect_edge_whitespace("<A><Key>k</Key></A>"),
+            "<A><Key>k</Key></A>"
+        );
+    }
 
     #[test]
     fn control_characters_are_not_xml() {
