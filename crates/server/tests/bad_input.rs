@@ -449,3 +449,31 @@ fn data_survives_a_restart() {
     drop(s);
     drop(guard);
 }
+
+#[test]
+fn delete_multiple_keeps_key_whitespace() {
+    let s = TestServer::start();
+    s.create_bucket(B);
+    for key in ["a", " a "] {
+        assert_eq!(
+            s.req("PUT", Some(B), Some(key))
+                .body(pattern(10, 1))
+                .send()
+                .status,
+            200
+        );
+    }
+    let body = "<Delete><Quiet>false</Quiet><Object><Key> a </Key></Object></Delete>";
+    let r = s
+        .req("POST", Some(B), None)
+        .query("delete", "")
+        .body(body)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.req("HEAD", Some(B), Some(" a ")).send().status, 404);
+    assert_eq!(
+        s.req("HEAD", Some(B), Some("a")).send().status,
+        200,
+        "the unpadded key must survive"
+    );
+}
