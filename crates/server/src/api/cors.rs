@@ -7,6 +7,7 @@ use osspart_protocol::xml::cors::{CorsConfiguration, CorsRule};
 use osspart_protocol::{limits, xml, ErrorCode};
 
 use crate::http::body::{self, BodyChecks};
+use crate::http::operation::PreflightRequest;
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::{RequestContext, State};
 use crate::http::ApiError;
@@ -128,11 +129,14 @@ pub async fn delete_bucket_cors(
 /// OPTIONS preflight (not authenticated).
 pub async fn preflight(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    origin: String,
-    method: String,
-    headers: Vec<String>,
+    req: PreflightRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let PreflightRequest {
+        bucket,
+        origin,
+        method,
+        headers,
+    } = req;
     let forbidden = || ApiError::new(ErrorCode::AccessForbidden);
     if origin.is_empty() || method.is_empty() {
         return Err(

@@ -9,6 +9,7 @@ use osspart_protocol::xml::object::{
 
 use super::{encoding_type, maybe_encode, OWNER_ID};
 use crate::http::continuation;
+use crate::http::operation::ListObjectsV2Request;
 use crate::http::operation::ObjectListing;
 use crate::http::response::{self, Body};
 use crate::http::service::RequestContext;
@@ -85,12 +86,15 @@ pub async fn list_objects(
 /// ListObjectsV2: continuation tokens are opaque encodings of the next start key.
 pub async fn list_objects_v2(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    l: ObjectListing,
-    continuation_token: String,
-    start_after: String,
-    fetch_owner: bool,
+    req: ListObjectsV2Request,
 ) -> Result<Response<Body>, ApiError> {
+    let ListObjectsV2Request {
+        bucket,
+        listing: l,
+        continuation_token,
+        start_after,
+        fetch_owner,
+    } = req;
     let page = page(ctx, &bucket, &l).await?;
     let url = l.url_encoding;
     let key_count = (page.entries.len() + page.common_prefixes.len()) as u32;

@@ -14,21 +14,27 @@ use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 use super::object::{evaluate, load, Verdict};
 use super::{encoding_type, maybe_encode, read};
 use crate::http::body::{self, BodyChecks};
-use crate::http::operation::CopySource;
+use crate::http::operation::{
+    CompleteRequest, InitiateRequest, ListPartsRequest, ListUploadsRequest, UploadPartCopyRequest,
+    UploadPartRequest,
+};
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{CompleteParts, ObjectMeta, PartRow, UploadsQuery};
+use crate::store::{CompleteParts, PartRow, UploadsQuery};
 
 /// InitiateMultipartUpload: records the upload and the future object's metadata.
 pub async fn initiate(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    meta: ObjectMeta,
-    forbid_overwrite: bool,
-    url_encoding: bool,
+    req: InitiateRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let InitiateRequest {
+        bucket,
+        key,
+        meta,
+        forbid_overwrite,
+        url_encoding,
+    } = req;
     let now = ctx.now;
     let (b, k) = (bucket.clone(), key.clone());
     let upload = ctx
@@ -68,12 +74,15 @@ async fn require_upload(
 /// part with the same number.
 pub async fn upload_part(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    upload_id: String,
-    part_number: u32,
+    req: UploadPartRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
+    let UploadPartRequest {
+        bucket,
+        key,
+        upload_id,
+        part_number,
+    } = req;
     require_upload(ctx, &bucket, &key, &upload_id).await?;
     let checks = BodyChecks::from_headers(ctx.headers)?;
     if checks.content_length.is_none() && !super::object::is_chunked(ctx) {
@@ -91,12 +100,15 @@ pub async fn upload_part(
 /// UploadPartCopy: copies a range of an existing object into a new part.
 pub async fn upload_part_copy(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    upload_id: String,
-    part_number: u32,
-    source: CopySource,
+    req: UploadPartCopyRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let UploadPartCopyRequest {
+        bucket,
+        key,
+        upload_id,
+        part_number,
+        source,
+    } = req;
     require_upload(ctx, &bucket, &key, &upload_id).await?;
     let src = load(ctx, &source.bucket, &source.key).await?;
     if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
@@ -140,17 +152,19 @@ pub async fn upload_part_copy(
 }
 
 /// CompleteMultipartUpload: one metadata transaction; no part data is copied.
-#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    upload_id: String,
-    complete_all: bool,
-    forbid_overwrite: bool,
-    url_encoding: bool,
+    req: CompleteRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
+    let CompleteRequest {
+        bucket,
+        key,
+        upload_id,
+        complete_all,
+        forbid_overwrite,
+        url_encoding,
+    } = req;
     require_upload(ctx, &bucket, &key, &upload_id).await?;
     let checks = BodyChecks::from_headers(ctx.headers)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
@@ -218,13 +232,16 @@ pub async fn abort(
 /// ListParts: one page of parts in ascending number.
 pub async fn list_parts(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    upload_id: String,
-    part_number_marker: u32,
-    max_parts: u32,
-    url_encoding: bool,
+    req: ListPartsRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let ListPartsRequest {
+        bucket,
+        key,
+        upload_id,
+        part_number_marker,
+        max_parts,
+        url_encoding,
+    } = req;
     ctx.require_bucket(&bucket).await?;
     let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
     let page = ctx
@@ -255,17 +272,19 @@ pub async fn list_parts(
 }
 
 /// ListMultipartUploads: in-progress uploads by key then upload id, with roll-up.
-#[allow(clippy::too_many_arguments)]
 pub async fn list_uploads(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    prefix: String,
-    delimiter: String,
-    key_marker: String,
-    upload_id_marker: String,
-    max_uploads: u32,
-    url_encoding: bool,
+    req: ListUploadsRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let ListUploadsRequest {
+        bucket,
+        prefix,
+        delimiter,
+        key_marker,
+        upload_id_marker,
+        max_uploads,
+        url_encoding,
+    } = req;
     ctx.require_bucket(&bucket).await?;
     let q = UploadsQuery {
         prefix: prefix.clone(),

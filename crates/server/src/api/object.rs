@@ -4,7 +4,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
-use osspart_protocol::range::ByteRange;
 use osspart_protocol::xml::object::{
     CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject,
 };
@@ -12,11 +11,12 @@ use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
 use super::{encoding_type, maybe_encode, object_headers, read};
 use crate::http::body::{self, BodyChecks};
-use crate::http::operation::{Conditions, CopySource};
+use crate::http::operation::Conditions;
+use crate::http::operation::{CopyObjectRequest, GetObjectRequest, PutObjectRequest};
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{ObjectMeta, ObjectRow};
+use crate::store::ObjectRow;
 
 /// Loads an object, distinguishing a missing bucket from a missing key.
 pub async fn load(
@@ -88,12 +88,15 @@ fn not_modified(o: &ObjectRow) -> Response<Body> {
 /// PutObject: streams the body into a blob, then records the object in one transaction.
 pub async fn put_object(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    meta: ObjectMeta,
-    forbid_overwrite: bool,
+    req: PutObjectRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
+    let PutObjectRequest {
+        bucket,
+        key,
+        meta,
+        forbid_overwrite,
+    } = req;
     ctx.require_bucket(&bucket).await?;
     let checks = BodyChecks::from_headers(ctx.headers)?;
     if checks.content_length.is_none() && !is_chunked(ctx) {
@@ -124,13 +127,16 @@ pub fn is_chunked(ctx: &RequestContext<'_>) -> bool {
 /// GetObject: whole object or one range, streamed from the blobs.
 pub async fn get_object(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    range: Option<ByteRange>,
-    standard_range: bool,
-    conditions: Conditions,
-    overrides: Vec<(String, String)>,
+    req: GetObjectRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let GetObjectRequest {
+        bucket,
+        key,
+        range,
+        standard_range,
+        conditions,
+        overrides,
+    } = req;
     let o = load(ctx, &bucket, &key).await?;
     if let Verdict::NotModified = evaluate(&conditions, &o)? {
         return Ok(not_modified(&o));
@@ -266,12 +272,15 @@ pub async fn delete_multiple(
 /// CopyObject: the new object shares the source's blobs; metadata copied or replaced.
 pub async fn copy_object(
     ctx: &RequestContext<'_>,
-    bucket: String,
-    key: String,
-    source: CopySource,
-    replace_meta: Option<ObjectMeta>,
-    forbid_overwrite: bool,
+    req: CopyObjectRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let CopyObjectRequest {
+        bucket,
+        key,
+        source,
+        replace_meta,
+        forbid_overwrite,
+    } = req;
     ctx.require_bucket(&bucket).await?;
     let src = load(ctx, &source.bucket, &source.key).await?;
     if let Verdict::NotModified = evaluate(&source.conditions, &src)? {

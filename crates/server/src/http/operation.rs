@@ -170,6 +170,175 @@ pub struct CopySource {
     pub conditions: Conditions,
 }
 
+/// ListObjectsV2: a listing plus its v2 paging fields.
+#[derive(Debug, Clone)]
+pub struct ListObjectsV2Request {
+    /// Bucket.
+    pub bucket: String,
+    /// Filters and page of the listing.
+    pub listing: ObjectListing,
+    /// Continuation token as sent ("" when none).
+    pub continuation_token: String,
+    /// `start-after` as sent.
+    pub start_after: String,
+    /// Whether entries carry `Owner`.
+    pub fetch_owner: bool,
+}
+
+/// ListMultipartUploads: filters, markers and page size.
+#[derive(Debug, Clone)]
+pub struct ListUploadsRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up at this delimiter ("" = none).
+    pub delimiter: String,
+    /// Start after this key.
+    pub key_marker: String,
+    /// With `key_marker`: start after this upload of that key.
+    pub upload_id_marker: String,
+    /// Page size.
+    pub max_uploads: u32,
+    /// `encoding-type=url`.
+    pub url_encoding: bool,
+}
+
+/// PutObject: target, metadata and overwrite rule.
+#[derive(Debug, Clone)]
+pub struct PutObjectRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Metadata stored with the object.
+    pub meta: ObjectMeta,
+    /// `x-oss-forbid-overwrite: true`.
+    pub forbid_overwrite: bool,
+}
+
+/// CopyObject: target, source and metadata directive.
+#[derive(Debug, Clone)]
+pub struct CopyObjectRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Where the bytes come from.
+    pub source: CopySource,
+    /// New metadata (`x-oss-metadata-directive: REPLACE`), or `None` to copy the source's.
+    pub replace_meta: Option<ObjectMeta>,
+    /// `x-oss-forbid-overwrite: true`.
+    pub forbid_overwrite: bool,
+}
+
+/// GetObject: target, range, conditions and response overrides.
+#[derive(Debug, Clone)]
+pub struct GetObjectRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// `Range`, when given and well formed.
+    pub range: Option<ByteRange>,
+    /// `x-oss-range-behavior: standard`.
+    pub standard_range: bool,
+    /// Conditional headers.
+    pub conditions: Conditions,
+    /// `response-*` overrides as (header, value).
+    pub overrides: Vec<(String, String)>,
+}
+
+/// InitiateMultipartUpload: target, metadata and overwrite rule.
+#[derive(Debug, Clone)]
+pub struct InitiateRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Metadata stored with the object.
+    pub meta: ObjectMeta,
+    /// `x-oss-forbid-overwrite: true`.
+    pub forbid_overwrite: bool,
+    /// `encoding-type=url`.
+    pub url_encoding: bool,
+}
+
+/// UploadPart: which part of which upload.
+#[derive(Debug, Clone)]
+pub struct UploadPartRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Part number (1..=10000).
+    pub part_number: u32,
+}
+
+/// UploadPartCopy: which part of which upload, and its source.
+#[derive(Debug, Clone)]
+pub struct UploadPartCopyRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Part number (1..=10000).
+    pub part_number: u32,
+    /// Where the bytes come from.
+    pub source: CopySource,
+}
+
+/// CompleteMultipartUpload: the upload and how to complete it.
+#[derive(Debug, Clone)]
+pub struct CompleteRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// `x-oss-complete-all: yes`.
+    pub complete_all: bool,
+    /// `x-oss-forbid-overwrite: true`.
+    pub forbid_overwrite: bool,
+    /// `encoding-type=url`.
+    pub url_encoding: bool,
+}
+
+/// ListParts: the upload and the page asked for.
+#[derive(Debug, Clone)]
+pub struct ListPartsRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// List parts after this number.
+    pub part_number_marker: u32,
+    /// Page size.
+    pub max_parts: u32,
+    /// `encoding-type=url`.
+    pub url_encoding: bool,
+}
+
+/// A CORS preflight: origin, method and headers asked for.
+#[derive(Debug, Clone)]
+pub struct PreflightRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// `Origin`.
+    pub origin: String,
+    /// `Access-Control-Request-Method`.
+    pub method: String,
+    /// `Access-Control-Request-Headers`, lower-cased.
+    pub headers: Vec<String>,
+}
+
 /// A parsed request.
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // each variant is the OSS API of the same name
@@ -207,47 +376,15 @@ pub enum Operation {
         bucket: String,
         listing: ObjectListing,
     },
-    ListObjectsV2 {
-        bucket: String,
-        listing: ObjectListing,
-        continuation_token: String,
-        start_after: String,
-        fetch_owner: bool,
-    },
+    ListObjectsV2(ListObjectsV2Request),
     DeleteMultipleObjects {
         bucket: String,
         url_encoding: bool,
     },
-    ListMultipartUploads {
-        bucket: String,
-        prefix: String,
-        delimiter: String,
-        key_marker: String,
-        upload_id_marker: String,
-        max_uploads: u32,
-        url_encoding: bool,
-    },
-    PutObject {
-        bucket: String,
-        key: String,
-        meta: ObjectMeta,
-        forbid_overwrite: bool,
-    },
-    CopyObject {
-        bucket: String,
-        key: String,
-        source: CopySource,
-        replace_meta: Option<ObjectMeta>,
-        forbid_overwrite: bool,
-    },
-    GetObject {
-        bucket: String,
-        key: String,
-        range: Option<ByteRange>,
-        standard_range: bool,
-        conditions: Conditions,
-        overrides: Vec<(String, String)>,
-    },
+    ListMultipartUploads(ListUploadsRequest),
+    PutObject(PutObjectRequest),
+    CopyObject(CopyObjectRequest),
+    GetObject(GetObjectRequest),
     HeadObject {
         bucket: String,
         key: String,
@@ -261,53 +398,17 @@ pub enum Operation {
         bucket: String,
         key: String,
     },
-    InitiateMultipartUpload {
-        bucket: String,
-        key: String,
-        meta: ObjectMeta,
-        forbid_overwrite: bool,
-        url_encoding: bool,
-    },
-    UploadPart {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-    },
-    UploadPartCopy {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-        source: CopySource,
-    },
-    CompleteMultipartUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        complete_all: bool,
-        forbid_overwrite: bool,
-        url_encoding: bool,
-    },
+    InitiateMultipartUpload(InitiateRequest),
+    UploadPart(UploadPartRequest),
+    UploadPartCopy(UploadPartCopyRequest),
+    CompleteMultipartUpload(CompleteRequest),
     AbortMultipartUpload {
         bucket: String,
         key: String,
         upload_id: String,
     },
-    ListParts {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number_marker: u32,
-        max_parts: u32,
-        url_encoding: bool,
-    },
-    Preflight {
-        bucket: String,
-        origin: String,
-        method: String,
-        headers: Vec<String>,
-    },
+    ListParts(ListPartsRequest),
+    Preflight(PreflightRequest),
 }
 
 impl Operation {
@@ -324,22 +425,22 @@ impl Operation {
             Operation::GetBucketCors { .. } => "GetBucketCors",
             Operation::DeleteBucketCors { .. } => "DeleteBucketCors",
             Operation::ListObjects { .. } => "ListObjects",
-            Operation::ListObjectsV2 { .. } => "ListObjectsV2",
+            Operation::ListObjectsV2(_) => "ListObjectsV2",
             Operation::DeleteMultipleObjects { .. } => "DeleteMultipleObjects",
-            Operation::ListMultipartUploads { .. } => "ListMultipartUploads",
-            Operation::PutObject { .. } => "PutObject",
-            Operation::CopyObject { .. } => "CopyObject",
-            Operation::GetObject { .. } => "GetObject",
+            Operation::ListMultipartUploads(_) => "ListMultipartUploads",
+            Operation::PutObject(_) => "PutObject",
+            Operation::CopyObject(_) => "CopyObject",
+            Operation::GetObject(_) => "GetObject",
             Operation::HeadObject { .. } => "HeadObject",
             Operation::GetObjectMeta { .. } => "GetObjectMeta",
             Operation::DeleteObject { .. } => "DeleteObject",
-            Operation::InitiateMultipartUpload { .. } => "InitiateMultipartUpload",
-            Operation::UploadPart { .. } => "UploadPart",
-            Operation::UploadPartCopy { .. } => "UploadPartCopy",
-            Operation::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Operation::InitiateMultipartUpload(_) => "InitiateMultipartUpload",
+            Operation::UploadPart(_) => "UploadPart",
+            Operation::UploadPartCopy(_) => "UploadPartCopy",
+            Operation::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
             Operation::AbortMultipartUpload { .. } => "AbortMultipartUpload",
-            Operation::ListParts { .. } => "ListParts",
-            Operation::Preflight { .. } => "Preflight",
+            Operation::ListParts(_) => "ListParts",
+            Operation::Preflight(_) => "Preflight",
         }
     }
 
@@ -350,15 +451,15 @@ impl Operation {
             Operation::PutBucket { .. }
                 | Operation::PutBucketCors { .. }
                 | Operation::DeleteMultipleObjects { .. }
-                | Operation::PutObject { .. }
-                | Operation::UploadPart { .. }
-                | Operation::CompleteMultipartUpload { .. }
+                | Operation::PutObject(_)
+                | Operation::UploadPart(_)
+                | Operation::CompleteMultipartUpload(_)
         )
     }
 
     /// Whether this operation is answered without authentication (CORS preflight).
     pub fn is_anonymous(&self) -> bool {
-        matches!(self, Operation::Preflight { .. })
+        matches!(self, Operation::Preflight(_))
     }
 }
 
@@ -561,12 +662,12 @@ pub fn parse(
                     .collect()
             })
             .unwrap_or_default();
-        return Ok(Operation::Preflight {
+        return Ok(Operation::Preflight(PreflightRequest {
             bucket,
             origin,
             method: req_method,
             headers: req_headers,
-        });
+        }));
     }
     let Some(key) = target.key.clone() else {
         return bucket_operation(method, bucket, query, headers).ok_or_else(not_allowed)?;
@@ -580,26 +681,26 @@ pub fn parse(
             let upload_id = upload_id(query)?;
             let part_number = part_number(query)?;
             match header(headers, "x-oss-copy-source") {
-                Some(src) => Operation::UploadPartCopy {
+                Some(src) => Operation::UploadPartCopy(UploadPartCopyRequest {
                     source: copy_source(headers, src, true)?,
                     bucket,
                     key,
                     upload_id,
                     part_number,
-                },
-                None => Operation::UploadPart {
+                }),
+                None => Operation::UploadPart(UploadPartRequest {
                     bucket,
                     key,
                     upload_id,
                     part_number,
-                },
+                }),
             }
         }
         Method::PUT => match header(headers, "x-oss-copy-source") {
             Some(src) => {
                 let replace = header(headers, "x-oss-metadata-directive")
                     .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
-                Operation::CopyObject {
+                Operation::CopyObject(CopyObjectRequest {
                     source: copy_source(headers, src, false)?,
                     replace_meta: replace
                         .then(|| object_meta(headers))
@@ -608,32 +709,36 @@ pub fn parse(
                     bucket,
                     key,
                     forbid_overwrite,
-                }
+                })
             }
-            None => Operation::PutObject {
+            None => Operation::PutObject(PutObjectRequest {
                 meta: checked_meta(object_meta(headers))?,
                 bucket,
                 key,
                 forbid_overwrite,
-            },
+            }),
         },
-        Method::POST if query.has("uploads") => Operation::InitiateMultipartUpload {
-            meta: checked_meta(object_meta(headers))?,
-            url_encoding: query.url_encoding()?,
-            bucket,
-            key,
-            forbid_overwrite,
-        },
-        Method::POST if query.has("uploadId") => Operation::CompleteMultipartUpload {
-            upload_id: upload_id(query)?,
-            complete_all: header(headers, "x-oss-complete-all")
-                .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
-            url_encoding: query.url_encoding()?,
-            bucket,
-            key,
-            forbid_overwrite,
-        },
-        Method::GET if query.has("uploadId") => Operation::ListParts {
+        Method::POST if query.has("uploads") => {
+            Operation::InitiateMultipartUpload(InitiateRequest {
+                meta: checked_meta(object_meta(headers))?,
+                url_encoding: query.url_encoding()?,
+                bucket,
+                key,
+                forbid_overwrite,
+            })
+        }
+        Method::POST if query.has("uploadId") => {
+            Operation::CompleteMultipartUpload(CompleteRequest {
+                upload_id: upload_id(query)?,
+                complete_all: header(headers, "x-oss-complete-all")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+                url_encoding: query.url_encoding()?,
+                bucket,
+                key,
+                forbid_overwrite,
+            })
+        }
+        Method::GET if query.has("uploadId") => Operation::ListParts(ListPartsRequest {
             upload_id: upload_id(query)?,
             part_number_marker: query.number("part-number-marker", 0, u32::MAX, 0)?,
             max_parts: query.number(
@@ -645,8 +750,8 @@ pub fn parse(
             url_encoding: query.url_encoding()?,
             bucket,
             key,
-        },
-        Method::GET => Operation::GetObject {
+        }),
+        Method::GET => Operation::GetObject(GetObjectRequest {
             range: header(headers, "range").and_then(range::parse),
             standard_range: header(headers, "x-oss-range-behavior")
                 .is_some_and(|v| v.eq_ignore_ascii_case("standard")),
@@ -654,7 +759,7 @@ pub fn parse(
             overrides: response_overrides(query),
             bucket,
             key,
-        },
+        }),
         Method::HEAD if query.has("objectMeta") => Operation::GetObjectMeta { bucket, key },
         Method::HEAD => Operation::HeadObject {
             conditions: conditions(headers, ""),
@@ -696,7 +801,7 @@ fn bucket_operation(
         Method::GET if query.has("location") => Operation::GetBucketLocation { bucket },
         Method::GET if query.has("uploads") => {
             let parsed = (|| {
-                Ok(Operation::ListMultipartUploads {
+                Ok(Operation::ListMultipartUploads(ListUploadsRequest {
                     prefix: query.text("prefix"),
                     delimiter: query.text("delimiter"),
                     key_marker: query.text("key-marker"),
@@ -709,7 +814,7 @@ fn bucket_operation(
                     )?,
                     url_encoding: query.url_encoding()?,
                     bucket,
-                })
+                }))
             })();
             return Some(parsed);
         }
@@ -747,7 +852,7 @@ fn listing(bucket: String, query: &Query) -> Result<Operation, ApiError> {
                 ApiError::invalid_argument("continuation-token", &continuation_token)
             })?
         };
-        Ok(Operation::ListObjectsV2 {
+        Ok(Operation::ListObjectsV2(ListObjectsV2Request {
             listing: ObjectListing {
                 prefix: query.text("prefix"),
                 delimiter: query.text("delimiter"),
@@ -759,7 +864,7 @@ fn listing(bucket: String, query: &Query) -> Result<Operation, ApiError> {
             start_after,
             fetch_owner: query.get("fetch-owner") == Some("true"),
             bucket,
-        })
+        }))
     } else {
         Ok(Operation::ListObjects {
             listing: ObjectListing {

@@ -245,70 +245,18 @@ async fn dispatch(
         O::PutBucketCors { bucket } => cors::put_bucket_cors(ctx, bucket, body).await,
         O::GetBucketCors { bucket } => cors::get_bucket_cors(ctx, bucket).await,
         O::DeleteBucketCors { bucket } => cors::delete_bucket_cors(ctx, bucket).await,
-        O::Preflight {
-            bucket,
-            origin,
-            method,
-            headers,
-        } => cors::preflight(ctx, bucket, origin, method, headers).await,
+        O::Preflight(r) => cors::preflight(ctx, r).await,
         O::ListObjects { bucket, listing } => {
             api::listing::list_objects(ctx, bucket, listing).await
         }
-        O::ListObjectsV2 {
-            bucket,
-            listing,
-            continuation_token,
-            start_after,
-            fetch_owner,
-        } => {
-            api::listing::list_objects_v2(
-                ctx,
-                bucket,
-                listing,
-                continuation_token,
-                start_after,
-                fetch_owner,
-            )
-            .await
-        }
+        O::ListObjectsV2(r) => api::listing::list_objects_v2(ctx, r).await,
         O::DeleteMultipleObjects {
             bucket,
             url_encoding,
         } => api::object::delete_multiple(ctx, bucket, url_encoding, body).await,
-        O::PutObject {
-            bucket,
-            key,
-            meta,
-            forbid_overwrite,
-        } => api::object::put_object(ctx, bucket, key, meta, forbid_overwrite, body).await,
-        O::CopyObject {
-            bucket,
-            key,
-            source,
-            replace_meta,
-            forbid_overwrite,
-        } => {
-            api::object::copy_object(ctx, bucket, key, source, replace_meta, forbid_overwrite).await
-        }
-        O::GetObject {
-            bucket,
-            key,
-            range,
-            standard_range,
-            conditions,
-            overrides,
-        } => {
-            api::object::get_object(
-                ctx,
-                bucket,
-                key,
-                range,
-                standard_range,
-                conditions,
-                overrides,
-            )
-            .await
-        }
+        O::PutObject(r) => api::object::put_object(ctx, r, body).await,
+        O::CopyObject(r) => api::object::copy_object(ctx, r).await,
+        O::GetObject(r) => api::object::get_object(ctx, r).await,
         O::HeadObject {
             bucket,
             key,
@@ -316,93 +264,17 @@ async fn dispatch(
         } => api::object::head_object(ctx, bucket, key, conditions).await,
         O::GetObjectMeta { bucket, key } => api::object::get_object_meta(ctx, bucket, key).await,
         O::DeleteObject { bucket, key } => api::object::delete_object(ctx, bucket, key).await,
-        O::InitiateMultipartUpload {
-            bucket,
-            key,
-            meta,
-            forbid_overwrite,
-            url_encoding,
-        } => api::multipart::initiate(ctx, bucket, key, meta, forbid_overwrite, url_encoding).await,
-        O::UploadPart {
-            bucket,
-            key,
-            upload_id,
-            part_number,
-        } => api::multipart::upload_part(ctx, bucket, key, upload_id, part_number, body).await,
-        O::UploadPartCopy {
-            bucket,
-            key,
-            upload_id,
-            part_number,
-            source,
-        } => {
-            api::multipart::upload_part_copy(ctx, bucket, key, upload_id, part_number, source).await
-        }
-        O::CompleteMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-            complete_all,
-            forbid_overwrite,
-            url_encoding,
-        } => {
-            api::multipart::complete(
-                ctx,
-                bucket,
-                key,
-                upload_id,
-                complete_all,
-                forbid_overwrite,
-                url_encoding,
-                body,
-            )
-            .await
-        }
+        O::InitiateMultipartUpload(r) => api::multipart::initiate(ctx, r).await,
+        O::UploadPart(r) => api::multipart::upload_part(ctx, r, body).await,
+        O::UploadPartCopy(r) => api::multipart::upload_part_copy(ctx, r).await,
+        O::CompleteMultipartUpload(r) => api::multipart::complete(ctx, r, body).await,
         O::AbortMultipartUpload {
             bucket,
             key,
             upload_id,
         } => api::multipart::abort(ctx, bucket, key, upload_id).await,
-        O::ListParts {
-            bucket,
-            key,
-            upload_id,
-            part_number_marker,
-            max_parts,
-            url_encoding,
-        } => {
-            api::multipart::list_parts(
-                ctx,
-                bucket,
-                key,
-                upload_id,
-                part_number_marker,
-                max_parts,
-                url_encoding,
-            )
-            .await
-        }
-        O::ListMultipartUploads {
-            bucket,
-            prefix,
-            delimiter,
-            key_marker,
-            upload_id_marker,
-            max_uploads,
-            url_encoding,
-        } => {
-            api::multipart::list_uploads(
-                ctx,
-                bucket,
-                prefix,
-                delimiter,
-                key_marker,
-                upload_id_marker,
-                max_uploads,
-                url_encoding,
-            )
-            .await
-        }
+        O::ListParts(r) => api::multipart::list_parts(ctx, r).await,
+        O::ListMultipartUploads(r) => api::multipart::list_uploads(ctx, r).await,
     }
 }
 
