@@ -834,57 +834,17 @@ async fn send_parts(
                     continue;
                 }
             };
-            let buf = shared.take_buffer(len as usize);
-            let data = match &mut source {
-                Source::File(_) => shared.read_at(part_offset, buf).await?,
-                Source::Bytes(b) => {
-                    shared.free.lock().unwrap().push(buf);
-                    let s = part_offset as usize;
-                    let data = b.slice(s..s + len as usize);
-                    let crc = crc64::checksum(&data);
-                    tasks.spawn(send_part(
-                        shared.clone(),
-                        Job {
-                            number,
-                            offset: part_offset,
-                            data,
-                            crc,
-                            candidate: start.candidates.get(&number).cloned(),
-                            _permit: permit,
-                        },
-                    ));
-                    continue;
+            let data = read_part(shared, &mut source, part_offset, len).await?;
+            if plan.total.is_none() {
+                if data.is_empty() && number > 1 {
+                    // The stream ended exactly at a part boundary.
+                    shared.give_back(data);
+                    break;
                 }
-                Source::Reader(_) | Source::BlockingReader(_) => {
-                    let mut buf = buf;
-                    let n = match &mut source {
-                        Source::Reader(r) => read_full(r, &mut buf).await?,
-                        Source::BlockingReader(r) => {
-                            let mut reader = std::mem::replace(r, Box::new(std::io::empty()));
-                            let (reader, filled, n) = tokio::task::spawn_blocking(move || {
-                                let n = read_full_blocking(&mut *reader, &mut buf);
-                                (reader, buf, n)
-                            })
-                            .await
-                            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-                            *r = reader;
-                            buf = filled;
-                            n?
-                        }
-                        _ => unreachable!("matched a stream source"),
-                    };
-                    buf.truncate(n);
-                    if n == 0 && number > 1 {
-                        shared.free.lock().unwrap().push(buf);
-                        break;
-                    }
-                    offset += n as u64;
-                    buf
-                }
-            };
-            let crc = crc64::checksum(&data);
-            let data = Bytes::from(data);
+                offset += data.len() as u64;
+            }
             let short = data.len() < len as usize;
+            let crc = crc64::checksum(&data);
             tasks.spawn(send_part(
                 shared.clone(),
                 Job {
@@ -911,6 +871,35 @@ async fn send_parts(
         while tasks.join_next().await.is_some() {}
     }
     result
+}
+
+/// Reads the part at `offset` (up to `len` bytes; less at the end of a stream) into a free
+/// buffer, or slices it out of in-memory bytes.
+async fn read_part(shared: &Shared, source: &mut Source, offset: u64, len: u64) -> Result<Bytes> {
+    if let Source::Bytes(b) = source {
+        let start = offset as usize;
+        return Ok(b.slice(start..start + len as usize));
+    }
+    let mut buf = shared.take_buffer(len as usize);
+    let n = match source {
+        Source::File(_) => return Ok(Bytes::from(shared.read_at(offset, buf).await?)),
+        Source::Reader(r) => read_full(r, &mut buf).await?,
+        Source::BlockingReader(r) => {
+            let mut reader = std::mem::replace(r, Box::new(std::io::empty()));
+            let (reader, filled, n) = tokio::task::spawn_blocking(move || {
+                let n = read_full_blocking(&mut *reader, &mut buf);
+                (reader, buf, n)
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            *r = reader;
+            buf = filled;
+            n?
+        }
+        Source::Bytes(_) => unreachable!("sliced above"),
+    };
+    buf.truncate(n);
+    Ok(Bytes::from(buf))
 }
 
 /// Fills `buf` from a blocking stream; returns how many bytes were read (less at the end).
