@@ -435,6 +435,16 @@ async fn mime_meta_and_headers_reach_the_object() {
         .unwrap();
     let info = client.head_object("doc/page.html").await.unwrap();
     assert_eq!(info.content_type.as_deref(), Some("text/html"));
+    // A key without an extension takes the file's.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("picture.png");
+    std::fs::write(&file, &data).unwrap();
+    client
+        .multipart_upload("doc/noext", file.as_path(), small_parts())
+        .await
+        .unwrap();
+    let info = client.head_object("doc/noext").await.unwrap();
+    assert_eq!(info.content_type.as_deref(), Some("image/png"));
 
     let mut options = small_parts();
     options.object.mime = Some("application/x-custom".into());

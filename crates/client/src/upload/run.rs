@@ -245,9 +245,15 @@ impl Client {
         &self,
         name: &str,
         source: impl Into<Source>,
-        options: UploadOptions,
+        mut options: UploadOptions,
     ) -> Result<UploadOutput> {
         let source = source.into();
+        // The MIME type comes from the key's extension, else from the file's.
+        if let (None, Source::File(path)) = (&options.object.mime, &source) {
+            if mime_guess::from_path(name).first_raw().is_none() {
+                options.object.mime = mime_guess::from_path(path).first_raw().map(str::to_owned);
+            }
+        }
         if options.parallel == 0 {
             return Err(Error::InvalidArgument("parallel must be at least 1".into()));
         }
