@@ -323,6 +323,21 @@ fn remove_stale_saves(checkpoint: &Path) {
     }
 }
 
+/// Whether `path` still names the open `file` (same device and inode).
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
+}
+
 /// An exclusive lock on a checkpoint, held while an upload runs.
 #[derive(Debug)]
 pub struct CheckpointLock {
@@ -340,22 +355,33 @@ impl CheckpointLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                remove_stale_saves(checkpoint);
-                Ok(CheckpointLock { _file: file, path })
+        // The holder deletes the lock file when it releases it; a lock taken on a file that was
+        // deleted meanwhile guards nothing, so check the path still names the locked file.
+        for _ in 0..8 {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            match file.try_lock() {
+                Ok(()) if same_file(&file, &path) => {
+                    remove_stale_saves(checkpoint);
+                    return Ok(CheckpointLock { _file: file, path });
+                }
+                Ok(()) => continue,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Checkpoint(format!(
+                        "another process is resuming this upload (lock {} is held)",
+                        path.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
             }
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Checkpoint(format!(
-                "another process is resuming this upload (lock {} is held)",
-                path.display()
-            ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
+        Err(Error::Checkpoint(format!(
+            "the lock {} keeps being replaced",
+            path.display()
+        )))
     }
 
     /// Releases the lock and removes the lock file.
@@ -435,6 +461,18 @@ mod tests {
             "\"E3\""
         );
         assert_eq!(ali.file_size, 250000);
+    }
+
+    #[test]
+    fn a_lock_on_a_deleted_file_is_not_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp.json.lock");
+        let file = File::create(&path).unwrap();
+        assert!(same_file(&file, &path));
+        std::fs::remove_file(&path).unwrap();
+        assert!(!same_file(&file, &path));
+        File::create(&path).unwrap();
+        assert!(!same_file(&file, &path), "a new file at the path is another lock");
     }
 
     #[test]
