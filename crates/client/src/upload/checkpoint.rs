@@ -472,7 +472,10 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert!(!same_file(&file, &path));
         File::create(&path).unwrap();
-        assert!(!same_file(&file, &path), "a new file at the path is another lock");
+        assert!(
+            !same_file(&file, &path),
+            "a new file at the path is another lock"
+        );
     }
 
     #[test]

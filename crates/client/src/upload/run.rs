@@ -369,8 +369,8 @@ impl Client {
         if let Err(e) = sent {
             return Err(self.finish_cancelled(&shared, e).await);
         }
-        if let Some(mode) = shared.cancelled() {
-            return Err(self.finish_cancelled(&shared, cancelled_error(mode)).await);
+        if shared.cancelled().is_some() {
+            return Err(self.finish_cancelled(&shared, Error::Cancelled).await);
         }
         let kept_after = kept
             + (shared.parts_done.load(Ordering::SeqCst)
@@ -737,10 +737,6 @@ fn reconcile(
     }
 }
 
-fn cancelled_error(_mode: CancelMode) -> Error {
-    Error::Cancelled
-}
-
 async fn save_checkpoint(shared: &Shared) -> Result<()> {
     // The guard moves into the blocking write: when the saver task is aborted mid-save, the
     // write still finishes before the next save (the final one) may start.
@@ -822,8 +818,8 @@ async fn send_parts(
                     "the stream needs more than 10,000 parts".into(),
                 ));
             }
-            if let Some(mode) = shared.cancelled() {
-                return Err(cancelled_error(mode));
+            if shared.cancelled().is_some() {
+                return Err(Error::Cancelled);
             }
             let (part_offset, len) = match plan.total {
                 Some(_) => plan.part(number),
@@ -977,7 +973,7 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
         let result = match &shared.options.cancel {
             Some(c) => tokio::select! {
                 r = send => r,
-                _ = c.cancelled() => Err(cancelled_error(c.mode().unwrap_or(CancelMode::Pause))),
+                _ = c.cancelled() => Err(Error::Cancelled),
             },
             None => send.await,
         };

@@ -444,19 +444,6 @@ impl Operation {
         }
     }
 
-    /// Whether this operation reads a request body the handler consumes.
-    pub fn takes_body(&self) -> bool {
-        matches!(
-            self,
-            Operation::PutBucket { .. }
-                | Operation::PutBucketCors { .. }
-                | Operation::DeleteMultipleObjects { .. }
-                | Operation::PutObject(_)
-                | Operation::UploadPart(_)
-                | Operation::CompleteMultipartUpload(_)
-        )
-    }
-
     /// Whether this operation is answered without authentication (CORS preflight).
     pub fn is_anonymous(&self) -> bool {
         matches!(self, Operation::Preflight(_))
