@@ -121,11 +121,28 @@ impl Client {
         key: &str,
         options: &ObjectOptions,
     ) -> Result<String> {
+        self.initiate(key, options, true).await
+    }
+
+    /// InitiateMultipartUpload, retried per the client's policy or sent once. A retry after a
+    /// lost answer would leave the first upload orphaned; the upload engine sends once and
+    /// looks for that upload before trying again.
+    pub(crate) async fn initiate(
+        &self,
+        key: &str,
+        options: &ObjectOptions,
+        retries: bool,
+    ) -> Result<String> {
         let req = options.apply(
             key,
             Request::new("InitiateMultipartUpload", Method::POST, Some(key)).query("uploads", ""),
         );
-        let doc: InitiateMultipartUploadResult = self.send(req).await?.xml()?;
+        let response = if retries {
+            self.send(req).await?
+        } else {
+            self.send_once(req).await?
+        };
+        let doc: InitiateMultipartUploadResult = response.xml()?;
         if doc.upload_id.is_empty() {
             return Err(Error::Protocol(
                 "InitiateMultipartUpload returned no UploadId".into(),

@@ -505,14 +505,27 @@ impl Client {
         let marker =
             Checkpoint::initiating(self.bucket(), name, identity.clone(), plan.part_size, since);
         store_checkpoint(options.checkpoint.as_ref(), marker).await?;
-        let upload_id = match self.init_multipart_upload(name, &options.object).await {
-            Ok(id) => id,
-            Err(e) => {
-                // A refusal (no bucket, no access, bad argument) created nothing to follow.
-                if !e.is_retryable() {
-                    forget_checkpoint(options.checkpoint.as_ref());
+        let retry = &self.config().retry;
+        let mut attempt = 0;
+        let upload_id = loop {
+            match self.initiate(name, &options.object, false).await {
+                Ok(id) => break id,
+                Err(e) if e.is_retryable() && attempt < retry.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                    // The failed attempt may have created an upload whose answer was lost:
+                    // continue that one instead of leaving it orphaned.
+                    if let Some(id) = self.lost_upload(name, since).await? {
+                        break id;
+                    }
                 }
-                return Err(e);
+                Err(e) => {
+                    // A refusal (no bucket, no access, bad argument) created nothing to follow.
+                    if !e.is_retryable() {
+                        forget_checkpoint(options.checkpoint.as_ref());
+                    }
+                    return Err(e);
+                }
             }
         };
         Ok(Start {
