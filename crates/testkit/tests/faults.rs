@@ -197,9 +197,10 @@ async fn uploads_survive_every_fault_kind() {
         object_bytes_total += case.size;
     }
 
-    // An upload is left behind only when its InitiateMultipartUpload answer was lost and the
-    // client had to start another; the client never learnt its id, so it holds no parts. A
-    // stalled Initiate may still be reaching the server, so let the counts settle.
+    // When an InitiateMultipartUpload answer is lost the client looks for the upload it created
+    // and continues it; one is left behind only if that Initiate reached the server after the
+    // client looked (a stalled request). The client never learnt its id, so it holds no parts.
+    // A stalled Initiate may still be reaching the server, so let the counts settle.
     let settle = Instant::now();
     let left = loop {
         let initiated = server.count("InitiateMultipartUpload");
