@@ -2,54 +2,13 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::support::{etag_of, pattern, Resp, Sign, TestServer};
+use crate::support::{between_all, etag_of, pattern, Resp, Sign, TestServer};
+
+fn snapshot(s: &TestServer) -> Vec<String> {
+    crate::support::snapshot(s, B)
+}
 
 const B: &str = "badinput";
-
-/// Everything a client can observe of the store: objects (key, etag, size), uploads and their
-/// parts (number, etag, size), read through the API.
-fn snapshot(s: &TestServer) -> Vec<String> {
-    let mut out = Vec::new();
-    let objects = s.req("GET", Some(B), None).query("max-keys", "1000").send();
-    assert_eq!(objects.status, 200, "{}", objects.text());
-    out.push(strip_times(&objects.text()));
-    let uploads = s.req("GET", Some(B), None).query("uploads", "").send();
-    assert_eq!(uploads.status, 200);
-    let text = uploads.text();
-    out.push(text.clone());
-    for id in between_all(&text, "<UploadId>", "</UploadId>") {
-        let key = between_all(&text, "<Key>", "</Key>")[0].clone();
-        let parts = s
-            .req("GET", Some(B), Some(&key))
-            .query("uploadId", &id)
-            .send();
-        out.push(strip_times(&parts.text()));
-    }
-    let tmp: Vec<_> = std::fs::read_dir(s.dir.join("tmp")).unwrap().collect();
-    out.push(format!("tmp files: {}", tmp.len()));
-    out
-}
-
-fn strip_times(s: &str) -> String {
-    let mut out = s.to_owned();
-    while let Some(i) = out.find("<LastModified>") {
-        let j = out[i..].find("</LastModified>").unwrap() + i + "</LastModified>".len();
-        out.replace_range(i..j, "");
-    }
-    out
-}
-
-fn between_all(s: &str, open: &str, close: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(open) {
-        let after = &rest[i + open.len()..];
-        let j = after.find(close).unwrap();
-        out.push(after[..j].to_owned());
-        rest = &after[j..];
-    }
-    out
-}
 
 /// A server with one object and one upload holding one part.
 fn seeded() -> (TestServer, String) {

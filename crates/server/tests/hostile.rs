@@ -19,8 +19,8 @@ use osspart_protocol::time_fmt;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{
-    etag_of, pattern, send_bytes, send_bytes_then_eof, Req, Resp, Sign, TestServer, Wire, KEY_ID,
-    SECRET,
+    between_all, etag_of, pattern, send_bytes, send_bytes_then_eof, snapshot, Req, Resp, Sign,
+    TestServer, Wire, KEY_ID, SECRET,
 };
 
 const B: &str = "hostile";
@@ -1875,75 +1875,6 @@ fn method_cases(c: &mut Corpus) {
     }
 }
 
-/// Everything a client can observe of the store, plus the data dir's `tmp/` and blob counts.
-fn snapshot(s: &TestServer) -> Vec<String> {
-    let mut out = Vec::new();
-    let get = |r: Req| {
-        let r = r.send();
-        format!("{} {}", r.status, strip_times(&r.text()))
-    };
-    out.push(get(s.req("GET", None, None)));
-    out.push(get(s.req("GET", Some(B), None).query("max-keys", "1000")));
-    let uploads = s
-        .req("GET", Some(B), None)
-        .query("uploads", "")
-        .send()
-        .text();
-    out.push(strip_times(&uploads));
-    for (key, id) in between_all(&uploads, "<Key>", "</Key>")
-        .into_iter()
-        .zip(between_all(&uploads, "<UploadId>", "</UploadId>"))
-    {
-        out.push(get(s
-            .req("GET", Some(B), Some(&key))
-            .query("uploadId", &id)));
-    }
-    out.push(get(s.req("GET", Some(B), None).query("cors", "")));
-    out.push(format!("tmp files: {}", count_files(&s.dir.join("tmp"))));
-    out.push(format!("blob files: {}", count_files(&s.dir.join("blobs"))));
-    out
-}
-
-fn count_files(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .map(|e| {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
-}
-
-fn strip_times(s: &str) -> String {
-    let mut out = s.to_owned();
-    for tag in ["LastModified", "Initiated", "CreationDate"] {
-        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-        while let Some(i) = out.find(&open) {
-            let j = out[i..].find(&close).unwrap() + i + close.len();
-            out.replace_range(i..j, "");
-        }
-    }
-    out
-}
-
-fn between_all(s: &str, open: &str, close: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(open) {
-        let after = &rest[i + open.len()..];
-        let j = after.find(close).unwrap();
-        out.push(after[..j].to_owned());
-        rest = &after[j..];
-    }
-    out
-}
-
 /// A server with a bucket holding one object, a CORS rule, and an upload holding one part;
 /// it also knows an STS credential.
 fn seeded() -> (TestServer, String) {
@@ -2062,7 +1993,7 @@ fn hostile_requests_get_their_error_and_change_nothing() {
     eprintln!("hostile corpus: {} cases {per_category:?}", cases.len());
     assert!(cases.len() >= 300, "only {} cases", cases.len());
 
-    let baseline = snapshot(&s);
+    let baseline = snapshot(&s, B);
     let mut failures = Vec::new();
     for case in &cases {
         let started = std::time::Instant::now();
@@ -2079,7 +2010,7 @@ fn hostile_requests_get_their_error_and_change_nothing() {
             failures.push(format!("[{}] {}: {e}", case.category, case.name));
         }
         // The server still answers, and nothing it holds changed.
-        let after = snapshot(&s);
+        let after = snapshot(&s, B);
         if after != baseline {
             failures.push(format!(
                 "[{}] {}: store changed\nbefore: {baseline:?}\nafter: {after:?}",

@@ -540,3 +540,74 @@ pub fn etag_of(data: &[u8]) -> String {
     use md5::{Digest, Md5};
     format!("\"{}\"", hex::encode_upper(Md5::digest(data)))
 }
+
+/// Everything a client can observe of the store, plus the data dir's `tmp/` and blob counts.
+pub fn snapshot(s: &TestServer, bucket: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let get = |r: Req| {
+        let r = r.send();
+        format!("{} {}", r.status, strip_times(&r.text()))
+    };
+    out.push(get(s.req("GET", None, None)));
+    out.push(get(s
+        .req("GET", Some(bucket), None)
+        .query("max-keys", "1000")));
+    let uploads = s
+        .req("GET", Some(bucket), None)
+        .query("uploads", "")
+        .send()
+        .text();
+    out.push(strip_times(&uploads));
+    for (key, id) in between_all(&uploads, "<Key>", "</Key>")
+        .into_iter()
+        .zip(between_all(&uploads, "<UploadId>", "</UploadId>"))
+    {
+        out.push(get(s
+            .req("GET", Some(bucket), Some(&key))
+            .query("uploadId", &id)));
+    }
+    out.push(get(s.req("GET", Some(bucket), None).query("cors", "")));
+    out.push(format!("tmp files: {}", count_files(&s.dir.join("tmp"))));
+    out.push(format!("blob files: {}", count_files(&s.dir.join("blobs"))));
+    out
+}
+
+pub fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+pub fn strip_times(s: &str) -> String {
+    let mut out = s.to_owned();
+    for tag in ["LastModified", "Initiated", "CreationDate"] {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        while let Some(i) = out.find(&open) {
+            let j = out[i..].find(&close).unwrap() + i + close.len();
+            out.replace_range(i..j, "");
+        }
+    }
+    out
+}
+
+pub fn between_all(s: &str, open: &str, close: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(open) {
+        let after = &rest[i + open.len()..];
+        let j = after.find(close).unwrap();
+        out.push(after[..j].to_owned());
+        rest = &after[j..];
+    }
+    out
+}
