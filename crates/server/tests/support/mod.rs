@@ -590,7 +590,7 @@ pub fn count_files(dir: &std::path::Path) -> usize {
 
 pub fn strip_times(s: &str) -> String {
     let mut out = s.to_owned();
-    for tag in ["LastModified", "Initiated", "CreationDate"] {
+    for tag in ["LastModified", "Initiated", "CreationDate", "RequestId"] {
         let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
         while let Some(i) = out.find(&open) {
             let j = out[i..].find(&close).unwrap() + i + close.len();
