@@ -340,7 +340,7 @@ fn tour(home: &Home) {
         "{}",
         cleaned.stdout
     );
-    assert!(cleaned.stdout.contains("1 uploads aborted"));
+    assert!(cleaned.stdout.contains("1 upload aborted"));
     assert!(home
         .run(&["uploads", "ls", "oss://tour", "--json"])
         .success()

@@ -78,7 +78,11 @@ async fn list(args: &LsArgs, settings: &Settings, service: &Service) -> anyhow::
         }
     }
     if !settings.json {
-        println!("{count} objects, {}", human_bytes(bytes));
+        println!(
+            "{}, {}",
+            super::count(count as usize, "object"),
+            human_bytes(bytes)
+        );
     }
     Ok(())
 }

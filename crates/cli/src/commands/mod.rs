@@ -15,6 +15,15 @@ pub fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
 
+/// `n` and the noun, plural unless `n` is 1 (`1 object`, `3 objects`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Bytes in a human unit (`1.5 MiB`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -55,8 +55,8 @@ pub async fn run(cmd: PartsCommand, settings: &Settings) -> anyhow::Result<()> {
         print_json(&json!({"parts": parts.len(), "total_bytes": total}));
     } else {
         println!(
-            "{} parts, {} ({total} bytes)",
-            parts.len(),
+            "{}, {} ({total} bytes)",
+            super::count(parts.len(), "part"),
             human_bytes(total)
         );
     }

@@ -112,7 +112,7 @@ async fn list(target: &str, settings: &Settings) -> anyhow::Result<()> {
         }
     }
     if !settings.json {
-        println!("{} uploads in progress", uploads.len());
+        println!("{} in progress", super::count(uploads.len(), "upload"));
     }
     service.close().await;
     Ok(())
@@ -180,7 +180,8 @@ async fn clean(
     result?;
     if !settings.json {
         println!(
-            "{aborted} uploads {}",
+            "{} {}",
+            super::count(aborted, "upload"),
             if dry_run {
                 "would be aborted"
             } else {
