@@ -888,6 +888,19 @@ async fn send_parts(
     result
 }
 
+/// Whether the service's copy of a part holds these bytes: by CRC-64 when the service reports
+/// one, else by the part ETag, which is the MD5 of the part.
+fn stored_part_matches(stored: &PartInfo, crc: u64, data: &[u8]) -> bool {
+    match stored.crc64 {
+        Some(stored_crc) => stored_crc == crc,
+        None => {
+            use md5::Digest;
+            let md5 = hex::encode(md5::Md5::digest(data));
+            stored.etag.trim_matches('"').eq_ignore_ascii_case(&md5)
+        }
+    }
+}
+
 /// Reads the part at `offset` (up to `len` bytes; less at the end of a stream) into a free
 /// buffer, or slices it out of in-memory bytes.
 async fn read_part(shared: &Shared, source: &mut Source, offset: u64, len: u64) -> Result<Bytes> {
@@ -951,7 +964,7 @@ async fn read_full(
 async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
     let size = job.data.len() as u64;
     if let Some(c) = &job.candidate {
-        if c.size == size && c.crc64 == Some(job.crc) {
+        if c.size == size && stored_part_matches(c, job.crc, &job.data) {
             shared.record(DonePart {
                 number: job.number,
                 size,
@@ -1040,5 +1053,39 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_parts_match_by_crc_or_else_by_md5_etag() {
+        let data = b"part bytes";
+        let crc = crc64::checksum(data);
+        let md5 = {
+            use md5::Digest;
+            hex::encode_upper(md5::Md5::digest(data))
+        };
+        let part = |crc64: Option<u64>, etag: &str| PartInfo {
+            number: 1,
+            size: data.len() as u64,
+            etag: etag.to_owned(),
+            crc64,
+            last_modified: String::new(),
+        };
+        assert!(stored_part_matches(&part(Some(crc), "\"X\""), crc, data));
+        assert!(!stored_part_matches(
+            &part(Some(crc ^ 1), &format!("\"{md5}\"")),
+            crc,
+            data
+        ));
+        assert!(stored_part_matches(
+            &part(None, &format!("\"{md5}\"")),
+            crc,
+            data
+        ));
+        assert!(!stored_part_matches(&part(None, "\"00\""), crc, data));
     }
 }
