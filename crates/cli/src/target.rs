@@ -1,7 +1,7 @@
 //! `oss://bucket/key` targets, and how a command reaches the service: the configured endpoint,
 //! or, when none is configured, the embedded local server on the user's data dir.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use osspart::{Client, Config, Credentials};
 use osspart_server::{RunningServer, ServerConfig};
 
@@ -88,11 +88,21 @@ impl Service {
         );
         config.region = settings.region.clone();
         config.credentials.push(credentials.clone());
-        let server = RunningServer::start(config).await.with_context(|| {
-            format!(
-                "cannot start the embedded local server on {}",
+        let server = RunningServer::start(config).await.map_err(|e| {
+            let busy = matches!(
+                e,
+                osspart_server::StartError::Store(osspart_server::store::StoreError::Locked(_))
+            );
+            let hint = if busy {
+                "; another osspart command is using it: wait for it to finish, or run \
+                 `osspart serve` on it and pass --endpoint"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!(
+                "cannot start the embedded local server on {}{hint}",
                 settings.local_data_dir.display()
-            )
+            ))
         })?;
         if !settings.json {
             eprintln!(

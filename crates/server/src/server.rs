@@ -25,10 +25,10 @@ pub struct RunningServer {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The data directory could not be opened (or another server holds it).
-    #[error("cannot open data directory: {0}")]
+    #[error("cannot open the data directory")]
     Store(#[from] StoreError),
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Requested address.
         addr: SocketAddr,
