@@ -702,3 +702,38 @@ async fn v1_v4_sts_and_path_style_all_work() {
         assert!(!err.is_retryable());
     }
 }
+
+#[tokio::test]
+async fn abort_whose_answer_was_lost_still_succeeds() {
+    use osspart_testkit::{Cut, Fault, FaultRule, Phase};
+    let server = Server::start().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut config = server.config("abortlost");
+    config.endpoint = proxy.endpoint();
+    config.retry = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    };
+    let client = client_for(config).await;
+    let id = client
+        .init_multipart_upload("k", &ObjectOptions::default())
+        .await
+        .unwrap();
+    // The server aborts the upload, but its answer is cut off on the way back.
+    proxy.add(
+        FaultRule::new(Fault::Reset {
+            phase: Phase::Response,
+            after: Cut::AfterBytes(5),
+        })
+        .when(|r| r.method == "DELETE")
+        .times(1),
+    );
+    client.abort_multipart_upload("k", &id).await.unwrap();
+    assert_eq!(server.count("AbortMultipartUpload"), 1);
+    let err = client.list_parts("k", &id, None, None).await.unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchUpload"));
+    // A plain abort of an unknown upload is still an error.
+    let err = client.abort_multipart_upload("k", &id).await.unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchUpload"));
+}

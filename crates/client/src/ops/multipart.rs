@@ -257,13 +257,27 @@ impl Client {
     }
 
     /// AbortMultipartUpload.
+    ///
+    /// Retried per the client's policy; when a retry finds the upload gone, the earlier
+    /// attempt whose answer was lost did the abort, so that counts as success.
     pub async fn abort_multipart_upload(&self, key: &str, upload_id: &str) -> Result<()> {
-        self.send(
-            Request::new("AbortMultipartUpload", Method::DELETE, Some(key))
-                .query("uploadId", upload_id),
-        )
-        .await?;
-        Ok(())
+        let retry = &self.config().retry;
+        let mut attempt = 0;
+        loop {
+            let req = Request::new("AbortMultipartUpload", Method::DELETE, Some(key))
+                .query("uploadId", upload_id);
+            match self.send_once(req).await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt > 0 && e.has_code(osspart_protocol::ErrorCode::NoSuchUpload) => {
+                    return Ok(())
+                }
+                Err(e) if e.is_retryable() && attempt < retry.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// One page of ListMultipartUploads.
