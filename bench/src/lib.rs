@@ -1,6 +1,6 @@
 //! Benchmarks for osspart (not tests): how fast an in-process `osspart serve` ingests
 //! UploadPart bodies over loopback compared with one core's MD5 rate, and how long
-//! CompleteMultipartUpload takes by part count and by object size (issue 2).
+//! CompleteMultipartUpload takes by part count and by object size.
 //!
 //! The `server_bench` binary only reads its settings and prints the [`report::Report`] that
 //! [`run`] produces.

@@ -1,4 +1,4 @@
-//! The printed result: machine, measurements, ratios, and PASS/MISS against issue 2's targets.
+//! The printed result: machine, measurements, ratios, and PASS/MISS against the server's targets.
 
 use std::fmt;
 use std::time::Duration;

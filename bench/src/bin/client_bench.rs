@@ -1,4 +1,4 @@
-//! Client benchmark (issue 3): the same file uploaded through one `osspart serve` by osspart,
+//! Client benchmark: the same file uploaded through one `osspart serve` by osspart,
 //! ali-oss (Node) and oss2 (Python), with `curl -T` of a presigned PutObject URL as the floor.
 //!
 //! Every uploader runs as its own child process and is reaped with `wait4`, so its user + system

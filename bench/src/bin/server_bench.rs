@@ -1,5 +1,5 @@
 //! `server_bench`: prints UploadPart ingest throughput against one core's MD5 rate and
-//! CompleteMultipartUpload latency, with PASS/MISS against issue 2's targets.
+//! CompleteMultipartUpload latency, with PASS/MISS against the server's targets.
 
 use osspart_bench::config::{BenchConfig, Invocation, USAGE};
 

@@ -1,4 +1,4 @@
-//! Client crash rig (issue 5): `osspart cp FILE oss://bucket/key` runs as a child process and
+//! Client crash rig: `osspart cp FILE oss://bucket/key` runs as a child process and
 //! is SIGKILLed at seeded moments (right after InitiateMultipartUpload, part-way through the
 //! parts, while a checkpoint is being written, around CompleteMultipartUpload, or at a random
 //! time); the same command is run again, possibly killed again, until it succeeds.

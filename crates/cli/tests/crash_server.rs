@@ -1,4 +1,4 @@
-//! Server crash rig (issue 5): `osspart serve` runs as a child process and is SIGKILLed while
+//! Server crash rig: `osspart serve` runs as a child process and is SIGKILLed while
 //! several tasks upload parts concurrently with the osspart client, or while a
 //! CompleteMultipartUpload is in flight; then it is restarted on the same data directory.
 //!

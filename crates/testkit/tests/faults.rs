@@ -1,4 +1,4 @@
-//! The fault scenario of issue 5: uploads of seeded random sizes (some over 100 parts), each
+//! The fault scenario: uploads of seeded random sizes (some over 100 parts), each
 //! through its own fault proxy injecting one or more fault kinds, with a client whose requests
 //! time out after 1 s so stalls surface as timeouts. Every upload must complete, every object
 //! must read back (directly from the server) with the source's bytes and CRC-64, and the only

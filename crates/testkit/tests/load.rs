@@ -1,4 +1,4 @@
-//! Load test of issue 5: 32 concurrent uploads of mixed sizes (4 parts in flight each) against
+//! Load test: 32 concurrent uploads of mixed sizes (4 parts in flight each) against
 //! one server, while ListObjects, ListMultipartUploads, HeadObject and GetObject loops run
 //! beside them. No request may fail (the clients never retry, so nothing is hidden), no
 //! listing may show an object of the wrong size (nothing half-visible), and every object must

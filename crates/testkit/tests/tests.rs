@@ -1,4 +1,4 @@
-//! The reliability rigs of issue 5 that run in-process: the fault proxy's own behaviour, the
+//! The reliability rigs that run in-process: the fault proxy's own behaviour, the
 //! fault scenario (uploads through a proxy that injects every fault kind) and the load test.
 //!
 //! Scale them by hand with `OSSPART_STRESS_ITERATIONS` (fault scenario uploads, default 20),
