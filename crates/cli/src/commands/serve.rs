@@ -60,8 +60,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if config.credentials.is_empty() && !config.anonymous {
         bail!("no credentials configured: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --config, or use --anonymous");
     }
-    let credentials = config.credentials.clone();
-    let keys: Vec<String> = credentials
+    let keys: Vec<String> = config
+        .credentials
         .iter()
         .map(|c| c.access_key_id.clone())
         .collect();
@@ -78,21 +78,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         writeln!(out, "auth: off (--anonymous)")?;
     } else {
         writeln!(out, "accepting AccessKeyId: {}", keys.join(", "))?;
-        // The credentials it accepts, as a command line that uses them.
-        for c in &credentials {
-            let token = c
-                .security_token
-                .as_ref()
-                .map(|t| format!(" OSS_SESSION_TOKEN={t}"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "use it: OSS_ENDPOINT={} OSS_ACCESS_KEY_ID={} OSS_ACCESS_KEY_SECRET={}{token} osspart ls",
-                server.endpoint(),
-                c.access_key_id,
-                c.access_key_secret
-            )?;
-        }
     }
     out.flush()?;
     drop(out);
