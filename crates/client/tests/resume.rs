@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use osspart::{
-    CancelHandle, Checkpoint, CheckpointSpec, Client, Error, ProgressEvent, SignatureVersion,
-    UploadOptions,
+    Checkpoint, CheckpointSpec, Client, Error, ProgressEvent, SignatureVersion, UploadOptions,
 };
 
 use crate::support::{pattern, Server, PART};
@@ -35,20 +34,8 @@ async fn upload_and_pause(client: &Client, key: &str, k: u32) -> Paused {
     let data = pattern(PARTS as usize * PART - 1000, 21);
     std::fs::write(&path, &data).unwrap();
     let cp_path = dir.path().join("upload.cp");
-    let cancel = CancelHandle::new();
-    let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        cancel: Some(cancel.clone()),
-        progress: Some(rec.pausing_after(k, &cancel)),
-        parallel: 2,
-        ..small_parts()
-    };
-    let err = client
-        .multipart_upload(key, path.as_path(), options)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    let spec = CheckpointSpec::File(cp_path.clone());
+    crate::upload::pause_after_parts(client, key, path.as_path(), spec, k, 2).await;
     let checkpoint = Checkpoint::load(&cp_path).unwrap().unwrap();
     assert!(checkpoint.parts.len() >= k as usize);
     assert!((checkpoint.parts.len() as u64) < PARTS);

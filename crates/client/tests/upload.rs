@@ -103,6 +103,32 @@ pub async fn assert_object(client: &Client, key: &str, data: &[u8]) {
     assert_eq!(info.crc64, Some(crc64::checksum(data)));
 }
 
+/// Runs an upload (100 KiB parts, `parallel` in flight) that pauses itself once `k` parts are
+/// done, and checks it stopped with `Error::Cancelled`.
+pub async fn pause_after_parts(
+    client: &Client,
+    key: &str,
+    source: impl Into<Source>,
+    checkpoint: CheckpointSpec,
+    k: u32,
+    parallel: usize,
+) {
+    let cancel = CancelHandle::new();
+    let rec = Recorder::default();
+    let options = UploadOptions {
+        checkpoint: Some(checkpoint),
+        cancel: Some(cancel.clone()),
+        progress: Some(rec.pausing_after(k, &cancel)),
+        parallel,
+        ..small_parts()
+    };
+    let err = client
+        .multipart_upload(key, source, options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+}
+
 #[tokio::test]
 async fn uploads_a_file_with_progress_and_meta() {
     let server = Server::start().await;
@@ -280,20 +306,8 @@ async fn checkpoint_in_memory_resumes_and_clears() {
     let client = server.client("cpmem", SignatureVersion::V4).await;
     let data = Bytes::from(pattern(10 * PART, 4));
     let memory: Arc<Mutex<Option<Checkpoint>>> = Arc::default();
-    let cancel = CancelHandle::new();
-    let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::Memory(memory.clone())),
-        cancel: Some(cancel.clone()),
-        progress: Some(rec.pausing_after(3, &cancel)),
-        parallel: 2,
-        ..small_parts()
-    };
-    let err = client
-        .multipart_upload("m.bin", data.clone(), options)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    let memory_spec = CheckpointSpec::Memory(memory.clone());
+    pause_after_parts(&client, "m.bin", data.clone(), memory_spec, 3, 2).await;
     let cp = memory
         .lock()
         .unwrap()
@@ -533,20 +547,8 @@ async fn cancel_pause_keeps_parts_and_abort_removes_the_upload() {
     let cp_path = dir.path().join("c.cp");
 
     // Pause: the parts stay on the server and in the checkpoint.
-    let cancel = CancelHandle::new();
-    let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        cancel: Some(cancel.clone()),
-        progress: Some(rec.pausing_after(2, &cancel)),
-        parallel: 2,
-        ..small_parts()
-    };
-    let err = client
-        .multipart_upload("c.bin", path.as_path(), options)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    let file_spec = CheckpointSpec::File(cp_path.clone());
+    pause_after_parts(&client, "c.bin", path.as_path(), file_spec, 2, 2).await;
     let cp = Checkpoint::load(&cp_path)
         .unwrap()
         .expect("pause keeps the checkpoint");
@@ -702,21 +704,8 @@ async fn upload_id_lock_and_restart_on_source_change() {
     lock.release();
 
     // Pause after two parts, then change the file and ask for a restart.
-    let cancel = CancelHandle::new();
-    let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        cancel: Some(cancel.clone()),
-        progress: Some(rec.pausing_after(2, &cancel)),
-        parallel: 1,
-        ..small_parts()
-    };
-    assert!(matches!(
-        client
-            .multipart_upload("s.bin", path.as_path(), options)
-            .await,
-        Err(Error::Cancelled)
-    ));
+    let file_spec = CheckpointSpec::File(cp_path.clone());
+    pause_after_parts(&client, "s.bin", path.as_path(), file_spec, 2, 1).await;
     let old = Checkpoint::load(&cp_path).unwrap().unwrap();
     let changed = pattern(5 * PART + 77, 12);
     std::fs::write(&path, &changed).unwrap();
