@@ -63,11 +63,7 @@ def fetch_cname_url(url):
 
 
 def oss2_auth(version):
-    if S.sts:
-        return oss2.StsAuth(S.access_key_id, S.access_key_secret, S.security_token, auth_version=version)
-    if version == oss2.AUTH_VERSION_4:
-        return oss2.AuthV4(S.access_key_id, S.access_key_secret)
-    return oss2.Auth(S.access_key_id, S.access_key_secret)
+    return S.oss2_auth(v4=version == oss2.AUTH_VERSION_4)
 
 
 def oss2_flow(label, version):
@@ -118,14 +114,7 @@ def oss2_flow(label, version):
 
 
 def v2_flow():
-    cfg = oss.config.load_default()
-    if S.sts:
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-            S.access_key_id, S.access_key_secret, S.security_token)
-    else:
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(S.access_key_id, S.access_key_secret)
-    cfg.region = S.region
-    cfg.endpoint = CNAME_ENDPOINT
+    cfg = S.v2_config(CNAME_ENDPOINT)
     cfg.use_cname = True
     c = oss.Client(cfg)
     key = "v2/uploaded.bin"

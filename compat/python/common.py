@@ -37,6 +37,33 @@ class Settings:
     def sts(self):
         return bool(self.security_token)
 
+    def oss2_auth(self, v4=False, secret=None, token=None):
+        """An oss2 auth object for these credentials (StsAuth when a token is set); `secret` and
+        `token` replace the configured ones to build deliberately wrong credentials."""
+        import oss2
+        secret = secret or self.access_key_secret
+        token = token or self.security_token
+        version = oss2.AUTH_VERSION_4 if v4 else oss2.AUTH_VERSION_1
+        if token:
+            return oss2.StsAuth(self.access_key_id, secret, token, auth_version=version)
+        if v4:
+            return oss2.AuthV4(self.access_key_id, secret)
+        return oss2.Auth(self.access_key_id, secret)
+
+    def v2_config(self, endpoint=None):
+        """An alibabacloud-oss-v2 config with these credentials, region and endpoint."""
+        import alibabacloud_oss_v2 as oss
+        cfg = oss.config.load_default()
+        if self.sts:
+            cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+                self.access_key_id, self.access_key_secret, self.security_token)
+        else:
+            cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+                self.access_key_id, self.access_key_secret)
+        cfg.region = self.region
+        cfg.endpoint = endpoint or self.endpoint
+        return cfg
+
 
 def _require(name):
     value = os.environ.get(name)

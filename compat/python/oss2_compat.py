@@ -40,12 +40,7 @@ logging.getLogger("oss2.task_queue").setLevel(logging.CRITICAL)
 
 
 def make_auth():
-    version = oss2.AUTH_VERSION_4 if MODE == "v4" else oss2.AUTH_VERSION_1
-    if S.sts:
-        return oss2.StsAuth(S.access_key_id, S.access_key_secret, S.security_token, auth_version=version)
-    if MODE == "v4":
-        return oss2.AuthV4(S.access_key_id, S.access_key_secret)
-    return oss2.Auth(S.access_key_id, S.access_key_secret)
+    return S.oss2_auth(v4=MODE == "v4")
 
 
 def region_kw():
@@ -510,13 +505,7 @@ def objects():
         check("expired sign_url -> 403 AccessDenied", expired)
 
     def bad_secret():
-        if S.sts:
-            auth = oss2.StsAuth(S.access_key_id, "wrong-secret", S.security_token,
-                                auth_version=oss2.AUTH_VERSION_4 if MODE == "v4" else oss2.AUTH_VERSION_1)
-        elif MODE == "v4":
-            auth = oss2.AuthV4(S.access_key_id, "wrong-secret")
-        else:
-            auth = oss2.Auth(S.access_key_id, "wrong-secret")
+        auth = S.oss2_auth(v4=MODE == "v4", secret="wrong-secret")
         bad = oss2.Bucket(auth, S.endpoint, BUCKET, **region_kw())
         return expect_error(lambda: bad.get_object(key), "SignatureDoesNotMatch", 403, oe.SignatureDoesNotMatch)
     check("wrong secret -> SignatureDoesNotMatch", bad_secret)
@@ -528,8 +517,7 @@ def objects():
 
     if S.sts:
         def bad_token():
-            auth = oss2.StsAuth(S.access_key_id, S.access_key_secret, "not-the-token",
-                                auth_version=oss2.AUTH_VERSION_4 if MODE == "v4" else oss2.AUTH_VERSION_1)
+            auth = S.oss2_auth(v4=MODE == "v4", token="not-the-token")
             bad = oss2.Bucket(auth, S.endpoint, BUCKET, **region_kw())
             try:
                 bad.get_object(key)

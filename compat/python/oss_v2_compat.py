@@ -35,14 +35,7 @@ check = checks.check
 
 
 def new_client():
-    cfg = oss.config.load_default()
-    if S.sts:
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-            S.access_key_id, S.access_key_secret, S.security_token)
-    else:
-        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(S.access_key_id, S.access_key_secret)
-    cfg.region = S.region
-    cfg.endpoint = S.endpoint
+    cfg = S.v2_config()
     if MODE == "v1":
         cfg.signature_version = "v1"
     return oss.Client(cfg)

@@ -59,11 +59,7 @@ class CountingBucket(oss2.Bucket):
 
 
 def bucket(cls=oss2.Bucket):
-    if S.sts:
-        auth = oss2.StsAuth(S.access_key_id, S.access_key_secret, S.security_token)
-    else:
-        auth = oss2.Auth(S.access_key_id, S.access_key_secret)
-    return cls(auth, S.endpoint, BUCKET, enable_crc=True)
+    return cls(S.oss2_auth(), S.endpoint, BUCKET, enable_crc=True)
 
 
 def store():
