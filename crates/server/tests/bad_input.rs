@@ -2,7 +2,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::support::{between_all, etag_of, pattern, Resp, Sign, TestServer};
+use crate::support::{etag_of, pattern, Resp, Sign, TestServer};
 
 fn snapshot(s: &TestServer) -> Vec<String> {
     crate::support::snapshot(s, B)
@@ -13,24 +13,7 @@ const B: &str = "badinput";
 /// A server with one object and one upload holding one part.
 fn seeded() -> (TestServer, String) {
     let s = TestServer::start();
-    s.create_bucket(B);
-    let r = s
-        .req("PUT", Some(B), Some("existing"))
-        .body(pattern(1000, 1))
-        .send();
-    assert_eq!(r.status, 200);
-    let r = s
-        .req("POST", Some(B), Some("big"))
-        .query("uploads", "")
-        .send();
-    let id = between_all(&r.text(), "<UploadId>", "</UploadId>").remove(0);
-    let r = s
-        .req("PUT", Some(B), Some("big"))
-        .query("partNumber", "1")
-        .query("uploadId", &id)
-        .body(pattern(200_000, 2))
-        .send();
-    assert_eq!(r.status, 200);
+    let id = s.seed(B, 1000);
     (s, id)
 }
 
@@ -339,15 +322,7 @@ fn data_survives_a_restart() {
         200
     );
     // A completed multipart object and an upload still in progress.
-    let id = between_all(
-        &s.req("POST", Some(B), Some("done"))
-            .query("uploads", "")
-            .send()
-            .text(),
-        "<UploadId>",
-        "</UploadId>",
-    )
-    .remove(0);
+    let id = s.initiate(B, "done");
     let p1 = pattern(150_000, 5);
     let p2 = pattern(7, 6);
     let mut xml = String::from("<CompleteMultipartUpload>");
@@ -372,15 +347,7 @@ fn data_survives_a_restart() {
         .send();
     assert_eq!(done.status, 200, "{}", done.text());
     let crc = done.header("x-oss-hash-crc64ecma").unwrap().to_owned();
-    let pending = between_all(
-        &s.req("POST", Some(B), Some("pending"))
-            .query("uploads", "")
-            .send()
-            .text(),
-        "<UploadId>",
-        "</UploadId>",
-    )
-    .remove(0);
+    let pending = s.initiate(B, "pending");
     let r = s
         .req("PUT", Some(B), Some("pending"))
         .query("partNumber", "3")

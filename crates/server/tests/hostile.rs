@@ -19,8 +19,8 @@ use osspart_protocol::time_fmt;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{
-    between_all, etag_of, pattern, send_bytes, send_bytes_then_eof, snapshot, Req, Resp, Sign,
-    TestServer, Wire, KEY_ID, SECRET,
+    etag_of, pattern, send_bytes, send_bytes_then_eof, snapshot, Req, Resp, Sign, TestServer, Wire,
+    KEY_ID, SECRET,
 };
 
 const B: &str = "hostile";
@@ -1887,30 +1887,13 @@ fn seeded() -> (TestServer, String) {
                 security_token: Some(STS_TOKEN.into()),
             });
     });
-    s.create_bucket(B);
-    let r = s
-        .req("PUT", Some(B), Some("existing"))
-        .body(pattern(EXISTING_LEN, 1))
-        .send();
-    assert_eq!(r.status, 200);
+    let id = s.seed(B, EXISTING_LEN);
     let r = s
         .req("PUT", Some(B), None)
         .query("cors", "")
         .body("<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
         .send();
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = s
-        .req("POST", Some(B), Some("big"))
-        .query("uploads", "")
-        .send();
-    let id = between_all(&r.text(), "<UploadId>", "</UploadId>").remove(0);
-    let r = s
-        .req("PUT", Some(B), Some("big"))
-        .query("partNumber", "1")
-        .query("uploadId", &id)
-        .body(pattern(200_000, 2))
-        .send();
-    assert_eq!(r.status, 200);
     (s, id)
 }
 

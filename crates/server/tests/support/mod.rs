@@ -124,6 +124,36 @@ impl TestServer {
         }
     }
 
+    /// InitiateMultipartUpload of `key`; returns the upload id.
+    pub fn initiate(&self, bucket: &str, key: &str) -> String {
+        let r = self
+            .req("POST", Some(bucket), Some(key))
+            .query("uploads", "")
+            .send();
+        assert_eq!(r.status, 200, "initiate {key}: {}", r.text());
+        between_all(&r.text(), "<UploadId>", "</UploadId>").remove(0)
+    }
+
+    /// Fills `bucket` (created here) with object `existing` (`existing_len` bytes) and upload
+    /// `big` holding one 200,000-byte part; returns that upload's id.
+    pub fn seed(&self, bucket: &str, existing_len: usize) -> String {
+        self.create_bucket(bucket);
+        let r = self
+            .req("PUT", Some(bucket), Some("existing"))
+            .body(pattern(existing_len, 1))
+            .send();
+        assert_eq!(r.status, 200);
+        let id = self.initiate(bucket, "big");
+        let r = self
+            .req("PUT", Some(bucket), Some("big"))
+            .query("partNumber", "1")
+            .query("uploadId", &id)
+            .body(pattern(200_000, 2))
+            .send();
+        assert_eq!(r.status, 200);
+        id
+    }
+
     /// Creates a bucket, asserting success.
     pub fn create_bucket(&self, bucket: &str) {
         let r = self.req("PUT", Some(bucket), None).send();
