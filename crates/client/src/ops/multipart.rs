@@ -210,7 +210,10 @@ impl Client {
                 format!("/{source_bucket}/{}", encode_component(source_key)),
             );
         if let Some((a, b)) = range {
-            req = req.header("x-oss-copy-source-range", format!("bytes={a}-{b}"));
+            req = req.header(
+                "x-oss-copy-source-range",
+                osspart_protocol::range::ByteRange::FromTo(a, b).to_header(),
+            );
         }
         let r = self.send(req).await?;
         let doc: CopyPartResult = r.xml()?;

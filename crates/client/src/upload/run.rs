@@ -234,7 +234,7 @@ struct Start {
     resumed: bool,
     /// The object's ETag when an earlier run's Complete already made the object (its reply
     /// was lost): nothing is left to send or complete.
-    finished: Option<String>,
+    finished: Option<(String, u64)>,
 }
 
 impl Client {
@@ -372,15 +372,10 @@ impl Client {
         if shared.cancelled().is_some() {
             return Err(self.finish_cancelled(&shared, Error::Cancelled).await);
         }
-        let kept_after = kept
-            + (shared.parts_done.load(Ordering::SeqCst)
-                - kept
-                - shared.parts_sent.load(Ordering::SeqCst));
+        let kept_after =
+            shared.parts_done.load(Ordering::SeqCst) - shared.parts_sent.load(Ordering::SeqCst);
         let output = match &start.finished {
-            Some(etag) => {
-                let parts = start.done.values().map(|p| (p.crc64.unwrap_or(0), p.size));
-                (etag.clone(), crc64::combine_all(parts), None)
-            }
+            Some((etag, crc)) => (etag.clone(), *crc, None),
             None => self.complete_checked(&shared).await?,
         };
         forget_checkpoint(shared.options.checkpoint.as_ref());
@@ -468,13 +463,13 @@ impl Client {
                 Ok(server) => return Ok(reconcile(id, plan, claimed, server)),
                 Err(e) if e.has_code(ErrorCode::NoSuchUpload) => {
                     if from_checkpoint {
-                        if let Some(etag) = self.completed_earlier(name, plan, &claimed).await? {
+                        if let Some(done) = self.completed_earlier(name, plan, &claimed).await? {
                             return Ok(Start {
                                 upload_id: id,
                                 done: claimed.into_iter().map(|p| (p.number, p)).collect(),
                                 candidates: BTreeMap::new(),
                                 resumed: true,
-                                finished: Some(etag),
+                                finished: Some(done),
                             });
                         }
                     }
@@ -540,13 +535,13 @@ impl Client {
     /// When the checkpoint's upload is gone, whether it is gone because an earlier run's
     /// CompleteMultipartUpload succeeded (and the run died before hearing so): every planned
     /// part is in the checkpoint and the object has the multipart ETag form and the CRC-64 of
-    /// those parts. Returns the object's ETag.
+    /// those parts. Returns the object's ETag and CRC-64.
     async fn completed_earlier(
         &self,
         name: &str,
         plan: &Plan,
         claimed: &[DonePart],
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, u64)>> {
         let (Some(count), Some(total)) = (plan.part_count(), plan.total) else {
             return Ok(None);
         };
@@ -557,14 +552,14 @@ impl Client {
         if !all_parts {
             return Ok(None);
         }
-        let expected = crc64::combine_all(claimed.iter().map(|p| (p.crc64.unwrap_or(0), p.size)));
+        let expected = combined_crc(claimed);
         Ok(match self.object_exists(name).await? {
             Some(info)
                 if info.is_multipart_etag()
                     && info.crc64 == Some(expected)
                     && info.size == total =>
             {
-                Some(info.etag)
+                Some((info.etag, expected))
             }
             _ => None,
         })
@@ -576,7 +571,7 @@ impl Client {
     /// never sent a part, so an upload with parts is someone else's.
     async fn lost_upload(&self, name: &str, since: i64) -> Result<Option<String>> {
         use futures_util::TryStreamExt;
-        const CLOCK_SKEW: i64 = 15 * 60;
+        const CLOCK_SKEW: i64 = osspart_protocol::limits::MAX_CLOCK_SKEW_SECS;
         let uploads: Vec<UploadInfo> = self
             .list_all_uploads(ListUploadsQuery {
                 prefix: Some(name.to_owned()),
@@ -662,7 +657,7 @@ impl Client {
                 etag: p.etag.clone(),
             })
             .collect();
-        let expected = crc64::combine_all(cp.parts.iter().map(|p| (p.crc64.unwrap_or(0), p.size)));
+        let expected = combined_crc(&cp.parts);
         let retry = &self.config().retry;
         let mut attempt = 0;
         loop {
@@ -758,7 +753,6 @@ async fn save_checkpoint(shared: &Shared) -> Result<()> {
     store_checkpoint_guarded(shared.options.checkpoint.as_ref(), cp, guard).await
 }
 
-/// Saves `cp` where `spec` says (nothing without one).
 /// Deletes the checkpoint (after success, an abort, or a refused start).
 fn forget_checkpoint(spec: Option<&CheckpointSpec>) {
     match spec {
@@ -770,6 +764,7 @@ fn forget_checkpoint(spec: Option<&CheckpointSpec>) {
     }
 }
 
+/// Saves `cp` where `spec` says (nothing without one).
 async fn store_checkpoint(spec: Option<&CheckpointSpec>, cp: Checkpoint) -> Result<()> {
     store_checkpoint_guarded(spec, cp, ()).await
 }
@@ -888,6 +883,11 @@ async fn send_parts(
     result
 }
 
+/// CRC-64 of the concatenation of acknowledged parts, in the order given.
+fn combined_crc<'a>(parts: impl IntoIterator<Item = &'a DonePart>) -> u64 {
+    crc64::combine_all(parts.into_iter().map(|p| (p.crc64.unwrap_or(0), p.size)))
+}
+
 /// Whether the service's copy of a part holds these bytes: by CRC-64 when the service reports
 /// one, else by the part ETag, which is the MD5 of the part.
 fn stored_part_matches(stored: &PartInfo, crc: u64, data: &[u8]) -> bool {
@@ -986,16 +986,24 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
     let client = &shared.client;
     let mut data = job.data;
     let mut attempt = 0;
+    // Built once: a re-read part has the same CRC-64, so its Content-MD5 still holds.
+    let mut req = crate::Client::upload_part_request(
+        &shared.key,
+        &shared.upload_id,
+        job.number,
+        data.clone(),
+        shared.options.content_md5,
+    );
+    req.sent = Some(shared.sent.clone());
     loop {
-        let mut req = crate::Client::upload_part_request(
-            &shared.key,
-            &shared.upload_id,
-            job.number,
-            data.clone(),
-            shared.options.content_md5,
-        );
-        req.sent = Some(shared.sent.clone());
-        let send = async { part_output(client.send_once(req).await?, Some(job.crc), job.number) };
+        let attempt_req = req.clone();
+        let send = async {
+            part_output(
+                client.send_once(attempt_req).await?,
+                Some(job.crc),
+                job.number,
+            )
+        };
         let result = match &shared.options.cancel {
             Some(c) => tokio::select! {
                 r = send => r,
@@ -1020,6 +1028,7 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
                         bytes: size,
                     })
                     .await;
+                drop(req);
                 shared.give_back(data);
                 return Ok(());
             }
@@ -1039,8 +1048,8 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
                 tokio::time::sleep(client.config().retry.backoff(attempt)).await;
                 if shared.file.is_some() {
                     // Read the part again: the bytes sent must be the file's, not a buffer's.
-                    let again =
-                        Bytes::from(shared.read_at(job.offset, vec![0; size as usize]).await?);
+                    let buffer = shared.take_buffer(size as usize);
+                    let again = Bytes::from(shared.read_at(job.offset, buffer).await?);
                     let crc = crc64::checksum(&again);
                     if crc != job.crc {
                         return Err(Error::Checkpoint(format!(
@@ -1048,7 +1057,8 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
                             job.number
                         )));
                     }
-                    data = again;
+                    req.body = again.clone();
+                    shared.give_back(std::mem::replace(&mut data, again));
                 }
             }
             Err(e) => return Err(e),
