@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 pub mod crc64;
-pub mod dialect;
 pub mod encoding;
 pub mod error;
 pub mod limits;

@@ -105,7 +105,7 @@ pub const V4_ALGORITHM: &str = "OSS4-HMAC-SHA256";
 /// The payload hash every SDK sends in `x-oss-content-sha256`.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Longest validity of a V4 presigned URL, seconds (7 days).
-pub const V4_MAX_PRESIGN_SECS: i64 = 604_800;
+pub const V4_MAX_PRESIGN_SECS: i64 = crate::limits::MAX_PRESIGN_V4_SECS;
 
 impl Credential {
     /// `<date>/<region>/<product>/aliyun_v4_request`.
@@ -216,14 +216,18 @@ pub struct SignatureMismatch {
     pub canonical_request: Option<String>,
 }
 
+/// Text as upper-case hex bytes separated by spaces, as OSS error bodies show signed strings.
+pub fn hex_bytes(text: &str) -> String {
+    text.bytes()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl SignatureMismatch {
     /// `StringToSignBytes` of the OSS error body: upper-case hex bytes separated by spaces.
     pub fn string_to_sign_bytes(&self) -> String {
-        self.string_to_sign
-            .bytes()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        hex_bytes(&self.string_to_sign)
     }
 }
 

@@ -121,7 +121,6 @@ pub async fn delete_bucket_cors(
     ctx: &RequestContext<'_>,
     bucket: String,
 ) -> Result<Response<Body>, ApiError> {
-    ctx.require_bucket(&bucket).await?;
     ctx.store(move |s| s.delete_cors(&bucket)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
@@ -185,6 +184,10 @@ pub async fn decorate_actual(
     method: &str,
     resp: &mut Response<Body>,
 ) {
+    // A preflight answer already carries its CORS headers.
+    if resp.headers().contains_key("access-control-allow-origin") {
+        return;
+    }
     let Some(config) = load(state, bucket).await else {
         return;
     };
@@ -192,9 +195,6 @@ pub async fn decorate_actual(
     let Some(rule) = matching_rule(&config, origin, method, &[]) else {
         return;
     };
-    if resp.headers().contains_key("access-control-allow-origin") {
-        return;
-    }
     set_header(
         resp,
         "access-control-allow-origin",

@@ -21,7 +21,6 @@ async fn page(
     bucket: &str,
     l: &ObjectListing,
 ) -> Result<ListPage<ObjectSummary>, ApiError> {
-    ctx.require_bucket(bucket).await?;
     let q = ListQuery {
         prefix: l.prefix.clone(),
         delimiter: l.delimiter.clone(),

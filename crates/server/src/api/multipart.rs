@@ -64,7 +64,6 @@ async fn require_upload(
     key: &str,
     upload_id: &str,
 ) -> Result<(), ApiError> {
-    ctx.require_bucket(bucket).await?;
     let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
     ctx.store(move |s| s.upload(&b, &k, &u)).await?;
     Ok(())
@@ -223,7 +222,6 @@ pub async fn abort(
     key: String,
     upload_id: String,
 ) -> Result<Response<Body>, ApiError> {
-    ctx.require_bucket(&bucket).await?;
     ctx.store(move |s| s.abort_upload(&bucket, &key, &upload_id))
         .await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
@@ -242,7 +240,6 @@ pub async fn list_parts(
         max_parts,
         url_encoding,
     } = req;
-    ctx.require_bucket(&bucket).await?;
     let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
     let page = ctx
         .store(move |s| s.list_parts(&b, &k, &u, part_number_marker, max_parts))
@@ -285,7 +282,6 @@ pub async fn list_uploads(
         max_uploads,
         url_encoding,
     } = req;
-    ctx.require_bucket(&bucket).await?;
     let q = UploadsQuery {
         prefix: prefix.clone(),
         delimiter: delimiter.clone(),

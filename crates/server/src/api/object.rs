@@ -24,7 +24,6 @@ pub async fn load(
     bucket: &str,
     key: &str,
 ) -> Result<ObjectRow, ApiError> {
-    ctx.require_bucket(bucket).await?;
     let (b, k) = (bucket.to_owned(), key.to_owned());
     ctx.store(move |s| s.object(&b, &k))
         .await?
@@ -137,7 +136,7 @@ pub async fn get_object(
         conditions,
         overrides,
     } = req;
-    let o = load(ctx, &bucket, &key).await?;
+    let mut o = load(ctx, &bucket, &key).await?;
     if let Verdict::NotModified = evaluate(&conditions, &o)? {
         return Ok(not_modified(&o));
     }
@@ -160,7 +159,9 @@ pub async fn get_object(
     let body = if len == 0 {
         response::full(bytes::Bytes::new())
     } else {
-        read::stream(ctx.state.store.clone(), o.manifest.clone(), first, last)
+        // The headers below do not read the manifest; the stream takes it.
+        let manifest = std::mem::take(&mut o.manifest);
+        read::stream(ctx.state.store.clone(), manifest, first, last)
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -217,7 +218,6 @@ pub async fn delete_object(
     bucket: String,
     key: String,
 ) -> Result<Response<Body>, ApiError> {
-    ctx.require_bucket(&bucket).await?;
     ctx.store(move |s| s.delete_object(&bucket, &key)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }

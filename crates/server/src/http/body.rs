@@ -92,9 +92,11 @@ impl BodyChecks {
         }
     }
 
-    fn verify(&self, md5: &[u8; 16], sha256: Option<[u8; 32]>) -> Result<(), ApiError> {
-        if let Some(want) = self.content_md5 {
-            if &want != md5 {
+    /// Compares the promises with what was received; `md5` is needed only when Content-MD5
+    /// was sent, `sha256` only when a payload hash was.
+    fn verify(&self, md5: Option<[u8; 16]>, sha256: Option<[u8; 32]>) -> Result<(), ApiError> {
+        if let (Some(want), Some(md5)) = (self.content_md5, md5) {
+            if want != md5 {
                 return Err(ApiError::new(ErrorCode::InvalidDigest)
                     .with_message("The Content-MD5 you specified did not match what was received.")
                     .with("Content-MD5", STANDARD.encode(want))
@@ -166,7 +168,7 @@ pub async fn ingest(
     let blob = tokio::task::spawn_blocking(move || writer.finish())
         .await
         .map_err(|_| ApiError::new(ErrorCode::InternalError))??;
-    checks.verify(&blob.md5, sha.map(|h| h.finalize().into()))?;
+    checks.verify(Some(blob.md5), sha.map(|h| h.finalize().into()))?;
     Ok(blob)
 }
 
@@ -190,9 +192,9 @@ pub async fn collect(
         }
         buf.extend_from_slice(&chunk);
     }
-    let md5: [u8; 16] = Md5::digest(&buf).into();
+    let md5 = checks.content_md5.map(|_| Md5::digest(&buf).into());
     let sha = checks.content_sha256.map(|_| Sha256::digest(&buf).into());
-    checks.verify(&md5, sha)?;
+    checks.verify(md5, sha)?;
     Ok(buf.freeze())
 }
 

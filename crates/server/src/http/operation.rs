@@ -657,7 +657,7 @@ pub fn parse(
         }));
     }
     let Some(key) = target.key.clone() else {
-        return bucket_operation(method, bucket, query, headers).ok_or_else(not_allowed)?;
+        return bucket_operation(method, bucket, query).ok_or_else(not_allowed)?;
     };
     if !limits::is_valid_object_key(&key) {
         return Err(ApiError::new(ErrorCode::InvalidObjectName).with("Key", truncate(&key)));
@@ -768,9 +768,7 @@ fn bucket_operation(
     method: &Method,
     bucket: String,
     query: &Query,
-    headers: &HeaderMap,
 ) -> Option<Result<Operation, ApiError>> {
-    let _ = headers;
     // Multipart parameters on a bucket-level PUT or DELETE mean the key went missing; treating
     // the request as PutBucket or DeleteBucket would create or remove a bucket by accident.
     let multipart = ["uploadId", "partNumber", "uploads"]

@@ -440,8 +440,7 @@ fn objects_query(
     limit: usize,
 ) -> (String, Vec<Value>) {
     let mut sql = String::from(
-        "SELECT key, size, etag, object_type, modified_ns, json_extract(meta, '$.storage_class')
-         FROM objects WHERE bucket = ?1",
+        "SELECT key, size, etag, object_type, modified_ns FROM objects WHERE bucket = ?1",
     );
     let mut args = vec![Value::Text(bucket.to_owned())];
     let key_of = |k: &String| k.as_bytes().to_vec();
@@ -466,7 +465,6 @@ pub(crate) fn list_objects(
             etag: row.get(2)?,
             object_type: type_col(row, 3)?,
             last_modified: time_col(row, 4)?,
-            storage_class: row.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -197,8 +197,6 @@ pub struct ObjectSummary {
     pub object_type: ObjectType,
     /// Time of the last write.
     pub last_modified: OffsetDateTime,
-    /// Storage class from the metadata (`None` = Standard).
-    pub storage_class: Option<String>,
 }
 
 /// An uploaded part.
