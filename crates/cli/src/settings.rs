@@ -104,8 +104,11 @@ impl Settings {
                 format!("https://{e}")
             }
         });
-        let region = pick(&args.region, "OSS_REGION", &file.region)
-            .unwrap_or_else(|| "cn-hangzhou".to_owned());
+        // Both ends of the embedded server use this, so it is the bare id V4 scopes name.
+        let region = pick(&args.region, "OSS_REGION", &file.region).map_or_else(
+            || "cn-hangzhou".to_owned(),
+            |r| osspart_protocol::sign::v4::scope_region(&r).to_owned(),
+        );
         let id = pick(
             &args.access_key_id,
             "OSS_ACCESS_KEY_ID",

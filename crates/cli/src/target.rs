@@ -148,11 +148,7 @@ impl Service {
     pub async fn client_for_upload(&self, bucket: &str) -> anyhow::Result<Client> {
         let client = self.client(bucket)?;
         if self.is_embedded() {
-            match client.create_bucket().await {
-                Ok(()) => {}
-                Err(e) if e.code() == Some("BucketAlreadyExists") => {}
-                Err(e) => return Err(e.into()),
-            }
+            client.create_bucket_if_missing().await?;
         }
         Ok(client)
     }

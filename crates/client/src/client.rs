@@ -314,7 +314,7 @@ impl Client {
     /// Sends a bucket-level or object request, retrying per the configured policy.
     pub async fn send(&self, req: Request) -> Result<Response> {
         self.send_with_retries(
-            Some(&self.inner.config.bucket.clone()),
+            Some(self.bucket()),
             req,
             self.inner.config.retry.max_retries,
         )
@@ -323,8 +323,7 @@ impl Client {
 
     /// Sends once, without retries (the upload engine retries parts itself, re-reading them).
     pub async fn send_once(&self, req: Request) -> Result<Response> {
-        self.send_with_retries(Some(&self.inner.config.bucket.clone()), req, 0)
-            .await
+        self.send_with_retries(Some(self.bucket()), req, 0).await
     }
 
     /// Sends a service-level request (no bucket), e.g. ListBuckets.

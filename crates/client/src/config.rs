@@ -117,7 +117,7 @@ impl Config {
     ) -> Config {
         Config {
             endpoint: endpoint.into().trim_end_matches('/').to_owned(),
-            region: normalize_region(&region.into()),
+            region: osspart_protocol::sign::v4::scope_region(&region.into()).to_owned(),
             bucket: bucket.into(),
             credentials,
             signature: SignatureVersion::default(),
@@ -139,8 +139,12 @@ impl Config {
         let secret = var("OSS_ACCESS_KEY_SECRET")
             .ok_or_else(|| Error::InvalidArgument("OSS_ACCESS_KEY_SECRET is not set".into()))?;
         let region = var("OSS_REGION").unwrap_or_else(|| "cn-hangzhou".to_owned());
-        let endpoint = var("OSS_ENDPOINT")
-            .unwrap_or_else(|| format!("https://oss-{}.aliyuncs.com", normalize_region(&region)));
+        let endpoint = var("OSS_ENDPOINT").unwrap_or_else(|| {
+            format!(
+                "https://oss-{}.aliyuncs.com",
+                osspart_protocol::sign::v4::scope_region(&region)
+            )
+        });
         let endpoint = if endpoint.contains("://") {
             endpoint
         } else {
@@ -162,11 +166,6 @@ impl Config {
     pub fn timeout_for(&self, body_len: u64) -> Duration {
         self.request_timeout + Duration::from_secs(body_len / self.min_throughput.max(1))
     }
-}
-
-/// `oss-cn-hangzhou` → `cn-hangzhou` (V4 scopes use the bare id).
-fn normalize_region(region: &str) -> String {
-    region.strip_prefix("oss-").unwrap_or(region).to_owned()
 }
 
 #[cfg(test)]

@@ -67,7 +67,10 @@ impl Error {
         match self {
             Error::Timeout { .. } | Error::Transport(_) | Error::Checksum { .. } => true,
             Error::Service { status, code, .. } => {
-                *status >= 500 || *status == 429 || code == "SlowDown" || code == "RequestTimeout"
+                *status >= 500
+                    || *status == 429
+                    || code == ErrorCode::SlowDown.as_str()
+                    || code == ErrorCode::RequestTimeout.as_str()
             }
             _ => false,
         }

@@ -96,10 +96,8 @@ impl Server {
 /// A client for `config`; its bucket is created when missing.
 pub async fn client_for(config: Config) -> Client {
     let client = Client::new(config).unwrap();
-    match client.create_bucket().await {
-        Ok(()) => {}
-        Err(e) if e.code() == Some("BucketAlreadyExists") => {}
-        Err(e) => panic!("create bucket: {e}"),
+    if let Err(e) = client.create_bucket_if_missing().await {
+        panic!("create bucket: {e}");
     }
     client
 }

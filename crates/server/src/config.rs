@@ -55,7 +55,7 @@ impl ServerConfig {
             message: e.to_string(),
         })?;
         if let Some(region) = file.region {
-            self.region = region;
+            self.region = osspart_protocol::sign::v4::scope_region(&region).to_owned();
         }
         for c in file.credentials {
             self.credentials.push(Credentials {

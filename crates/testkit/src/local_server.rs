@@ -119,10 +119,6 @@ impl LocalServer {
 /// A client for `config`, creating its bucket when missing.
 pub async fn client_with_bucket(config: Config) -> osspart::Result<Client> {
     let client = Client::new(config)?;
-    match client.create_bucket().await {
-        Ok(()) => {}
-        Err(e) if e.code() == Some("BucketAlreadyExists") => {}
-        Err(e) => return Err(e),
-    }
+    client.create_bucket_if_missing().await?;
     Ok(client)
 }

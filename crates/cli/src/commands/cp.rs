@@ -231,12 +231,7 @@ impl Display {
                 last_step: Arc::new(Mutex::new(-1)),
             };
         }
-        let bar = match total {
-            Some(t) => {
-                ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr_with_hz(10))
-            }
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10)),
-        };
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(10));
         let template = if total.is_some() {
             "{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {prefix}"
         } else {

@@ -54,7 +54,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(region) = args.region {
-        config.region = region;
+        config.region = osspart_protocol::sign::v4::scope_region(&region).to_owned();
     }
     config.anonymous = args.anonymous;
     if config.credentials.is_empty() && !config.anonymous {

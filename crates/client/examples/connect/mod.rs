@@ -9,10 +9,12 @@ use osspart::{Client, Config};
 pub async fn client_from_env() -> anyhow::Result<Client> {
     let bucket = std::env::var("OSSPART_BUCKET").context("OSSPART_BUCKET is not set")?;
     let client = Client::new(Config::from_env(bucket)?)?;
-    match client.create_bucket().await {
-        Ok(()) => println!("created bucket {}", client.bucket()),
-        Err(e) if e.code() == Some("BucketAlreadyExists") => {}
-        Err(e) => return Err(e).context("cannot create the bucket"),
+    if client
+        .create_bucket_if_missing()
+        .await
+        .context("cannot create the bucket")?
+    {
+        println!("created bucket {}", client.bucket());
     }
     Ok(client)
 }

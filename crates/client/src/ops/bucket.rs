@@ -14,6 +14,15 @@ impl Client {
         Ok(())
     }
 
+    /// PutBucket unless the bucket already exists; whether it was created.
+    pub async fn create_bucket_if_missing(&self) -> Result<bool> {
+        match self.create_bucket().await {
+            Ok(()) => Ok(true),
+            Err(e) if e.has_code(osspart_protocol::ErrorCode::BucketAlreadyExists) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// DeleteBucket for this client's bucket (it must be empty).
     pub async fn delete_bucket(&self) -> Result<()> {
         self.send(Request::new("DeleteBucket", Method::DELETE, None))

@@ -15,6 +15,11 @@ use crate::time_fmt::{parse_v4_date, v4_date};
 /// The product every OSS endpoint signs for.
 pub const PRODUCT_OSS: &str = "oss";
 
+/// The region id a V4 scope names: `oss-cn-hangzhou` and `cn-hangzhou` both give `cn-hangzhou`.
+pub fn scope_region(region: &str) -> &str {
+    region.strip_prefix("oss-").unwrap_or(region)
+}
+
 /// The canonical request: method, URI, query, headers, additional-header names and the payload
 /// hash, one per line. For a presigned URL (`presigned`) `x-oss-signature` is left out of the
 /// query.
