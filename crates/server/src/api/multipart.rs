@@ -65,7 +65,7 @@ async fn require_upload(
     upload_id: &str,
 ) -> Result<(), ApiError> {
     let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-    ctx.store(move |s| s.upload(&b, &k, &u)).await?;
+    ctx.store(move |s| s.check_upload(&b, &k, &u)).await?;
     Ok(())
 }
 

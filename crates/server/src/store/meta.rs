@@ -509,6 +509,17 @@ pub(crate) fn upload(conn: &Connection, upload_id: &str) -> Result<Option<Upload
         .optional()?)
 }
 
+/// The bucket and key of upload `upload_id`, without decoding its metadata.
+pub(crate) fn upload_owner(
+    conn: &Connection,
+    upload_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT bucket, key FROM uploads WHERE upload_id = ?1")?
+        .query_row([upload_id], |row| Ok((row.get(0)?, key_col(row, 1)?)))
+        .optional()?)
+}
+
 /// The largest upload id in use (ids sort in creation order).
 pub(crate) fn last_upload_id(conn: &Connection) -> Result<Option<String>, StoreError> {
     Ok(conn

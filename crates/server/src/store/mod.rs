@@ -669,6 +669,12 @@ impl Store {
         format!("{stamp:016X}{:016X}", rand::random::<u64>())
     }
 
+    /// `Ok` when the upload is in progress for this bucket and key; `NoSuchUpload` when
+    /// unknown or of another bucket or key, `NoSuchBucket` when the bucket is missing.
+    pub fn check_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.read(|c| check_upload(c, bucket, key, upload_id))
+    }
+
     /// The in-progress upload; `NoSuchUpload` when unknown or of another bucket or key,
     /// `NoSuchBucket` when the bucket is missing.
     pub fn upload(
@@ -712,7 +718,7 @@ impl Store {
             last_modified: now,
         };
         self.write(Some(blob), |tx, dead| {
-            find_upload(tx, bucket, key, upload_id)?;
+            check_upload(tx, bucket, key, upload_id)?;
             let old = meta::part_blob(tx, upload_id, part_number)?;
             gc::insert(tx, &part.blob, part.size)?;
             meta::upsert_part(tx, upload_id, &part, now)?;
@@ -732,7 +738,7 @@ impl Store {
         max_parts: u32,
     ) -> Result<PartsPage, StoreError> {
         self.read(|c| {
-            find_upload(c, bucket, key, upload_id)?;
+            check_upload(c, bucket, key, upload_id)?;
             let want = max_parts as usize;
             let mut parts = meta::list_parts(c, upload_id, part_number_marker, want + 1)?;
             let is_truncated = parts.len() > want;
@@ -794,7 +800,7 @@ impl Store {
     /// Aborts the upload and discards its parts. `NoSuchUpload`.
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
         self.write(None, |tx, dead| {
-            find_upload(tx, bucket, key, upload_id)?;
+            check_upload(tx, bucket, key, upload_id)?;
             let blobs = meta::part_blobs(tx, upload_id)?;
             meta::delete_upload(tx, upload_id)?;
             gc::release(tx, &blobs, dead)
@@ -842,8 +848,20 @@ fn find_upload(
     key: &str,
     upload_id: &str,
 ) -> Result<UploadRow, StoreError> {
-    match meta::upload(conn, upload_id)? {
-        Some(up) if up.bucket == bucket && up.key == key => Ok(up),
+    check_upload(conn, bucket, key, upload_id)?;
+    meta::upload(conn, upload_id)?.ok_or_else(|| StoreError::no_such_upload(upload_id))
+}
+
+/// `Ok` when upload `upload_id` belongs to `bucket`/`key`: `NoSuchBucket` or `NoSuchUpload`
+/// otherwise. Reads only the owner, not the stored metadata.
+fn check_upload(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), StoreError> {
+    match meta::upload_owner(conn, upload_id)? {
+        Some((b, k)) if b == bucket && k == key => Ok(()),
         _ => {
             meta::require_bucket(conn, bucket)?;
             Err(StoreError::no_such_upload(upload_id))
