@@ -310,7 +310,7 @@ pub fn complete_request(target: &UploadTarget, parts: &[UploadedPart]) -> OssReq
             .iter()
             .map(|p| CompletePart {
                 part_number: p.number,
-                etag: p.etag.trim_matches('"').to_owned(),
+                etag: osspart_protocol::etag::unquote(&p.etag).to_owned(),
             })
             .collect(),
     };

@@ -9,6 +9,7 @@
 pub mod crc64;
 pub mod encoding;
 pub mod error;
+pub mod etag;
 pub mod limits;
 pub mod range;
 pub mod sign;

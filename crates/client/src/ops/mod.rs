@@ -21,5 +21,5 @@ pub(crate) fn url_decoded(value: &str, encoded: bool) -> Result<String> {
 
 /// An ETag with its quotes, as Complete expects.
 pub(crate) fn quoted(etag: &str) -> String {
-    format!("\"{}\"", etag.trim_matches('"'))
+    osspart_protocol::etag::quote(osspart_protocol::etag::unquote(etag))
 }

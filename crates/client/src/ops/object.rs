@@ -112,8 +112,7 @@ impl ObjectInfo {
 
     /// Whether the ETag has the multipart form `"<hex>-<n>"`.
     pub fn is_multipart_etag(&self) -> bool {
-        self.etag
-            .trim_matches('"')
+        osspart_protocol::etag::unquote(&self.etag)
             .split_once('-')
             .is_some_and(|(h, n)| !h.is_empty() && n.parse::<u32>().is_ok())
     }

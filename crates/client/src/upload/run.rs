@@ -715,9 +715,7 @@ fn reconcile(
             continue;
         }
         let vouched = claimed.get(&part.number).is_some_and(|c| {
-            c.etag
-                .trim_matches('"')
-                .eq_ignore_ascii_case(part.etag.trim_matches('"'))
+            osspart_protocol::etag::same(&c.etag, &part.etag)
                 && c.crc64.is_some()
                 && c.crc64 == part.crc64
                 && c.size == part.size
@@ -896,7 +894,7 @@ fn stored_part_matches(stored: &PartInfo, crc: u64, data: &[u8]) -> bool {
         None => {
             use md5::Digest;
             let md5 = hex::encode(md5::Md5::digest(data));
-            stored.etag.trim_matches('"').eq_ignore_ascii_case(&md5)
+            osspart_protocol::etag::same(&stored.etag, &md5)
         }
     }
 }

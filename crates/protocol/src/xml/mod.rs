@@ -428,31 +428,13 @@ pub(crate) mod etag {
 
     /// Writes `"<etag>"`, unless the value already carries its quotes.
     pub(crate) fn serialize<S: Serializer>(etag: &str, s: S) -> Result<S::Ok, S::Error> {
-        if is_quoted(etag) {
-            s.serialize_str(etag)
-        } else {
-            s.serialize_str(&format!("\"{etag}\""))
-        }
+        s.serialize_str(&crate::etag::quote(etag))
     }
 
     /// Reads an ETag and drops one pair of surrounding quotes, if present.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         let raw = String::deserialize(d)?;
-        Ok(unquote(&raw).to_owned())
-    }
-
-    /// The ETag without surrounding whitespace and quotes.
-    pub(crate) fn unquote(raw: &str) -> &str {
-        let t = raw.trim();
-        if is_quoted(t) {
-            &t[1..t.len() - 1]
-        } else {
-            t
-        }
-    }
-
-    fn is_quoted(s: &str) -> bool {
-        s.len() >= 2 && s.starts_with('"') && s.ends_with('"')
+        Ok(crate::etag::unquote(&raw).to_owned())
     }
 }
 

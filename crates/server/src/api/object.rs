@@ -30,11 +30,11 @@ pub async fn load(
         .ok_or_else(|| ApiError::new(ErrorCode::NoSuchKey).with("Key", key))
 }
 
+/// Whether an `If-Match`/`If-None-Match` list (`*`, weak `W/` tags allowed) names `etag`.
 fn etag_matches(list: &str, etag: &str) -> bool {
-    let bare = etag.trim_matches('"');
     list.split(',')
-        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|t| t == "*" || t.eq_ignore_ascii_case(bare))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || osspart_protocol::etag::same(t, etag))
 }
 
 /// Outcome of evaluating conditional headers.

@@ -262,7 +262,7 @@ pub struct FinishedBlob {
 impl FinishedBlob {
     /// The OSS ETag of a single body: quoted upper-case hex MD5.
     pub fn etag(&self) -> String {
-        quoted_md5(&self.md5)
+        osspart_protocol::etag::of_md5(&self.md5)
     }
 
     /// Deletes the blob without recording it (e.g. its Content-MD5 did not match).
@@ -282,11 +282,6 @@ impl Drop for FinishedBlob {
             let _ = fs::remove_file(&self.path);
         }
     }
-}
-
-/// `"<UPPER HEX MD5>"`.
-pub(crate) fn quoted_md5(md5: &[u8; 16]) -> String {
-    format!("\"{}\"", hex::encode_upper(md5))
 }
 
 #[cfg(test)]

@@ -28,8 +28,7 @@ pub(crate) struct Assembly {
 
 /// Whether a client-supplied ETag (quoted or bare, any case) names this MD5.
 fn etag_matches(given: &str, md5: &[u8; 16]) -> bool {
-    let bare = given.trim().trim_matches('"');
-    bare.eq_ignore_ascii_case(&hex::encode(md5))
+    osspart_protocol::etag::same(given, &hex::encode(md5))
 }
 
 /// The S3-style multipart ETag: MD5 over the concatenated binary part MD5s, then `-N`.
@@ -136,7 +135,7 @@ mod tests {
     }
 
     fn etag(p: &StoredPart) -> String {
-        format!("\"{}\"", hex::encode_upper(p.md5))
+        osspart_protocol::etag::of_md5(&p.md5)
     }
 
     fn code(r: Result<Assembly, StoreError>) -> ErrorCode {

@@ -647,7 +647,7 @@ pub(crate) fn list_parts(
         Ok(PartRow {
             part_number: row.get(0)?,
             size: u64_col(row, 1)?,
-            etag: super::blobs::quoted_md5(&md5_col(row, 2)?),
+            etag: osspart_protocol::etag::of_md5(&md5_col(row, 2)?),
             crc64: u64_col(row, 3)?,
             last_modified: time_col(row, 4)?,
         })
