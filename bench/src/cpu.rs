@@ -25,6 +25,11 @@ pub fn process() -> Option<Duration> {
     stat_cpu("/proc/self/stat")
 }
 
+/// User + system CPU time so far of process `pid` (all its threads), e.g. a server child.
+pub fn of_process(pid: u32) -> Option<Duration> {
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
 /// User + system CPU time of the calling thread so far.
 pub fn this_thread() -> Option<Duration> {
     stat_cpu("/proc/thread-self/stat")

@@ -3,10 +3,14 @@
 //! CompleteMultipartUpload takes by part count and by object size.
 //!
 //! The `server_bench` binary only reads its settings and prints the [`report::Report`] that
-//! [`run`] produces.
+//! [`run`] produces. `client_bench` and `tree_bench` run the real `osspart` binary as a server
+//! child ([`server_process`]) and every uploader as a measured child ([`child`]); `tree_bench`
+//! uploads generated directory trees ([`tree`], [`tree_uploaders`], [`tree_report`]).
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// Only `child::wait_with_usage` (wait4 for a child's own rusage) opts out.
+#![deny(unsafe_code)]
 
+pub mod child;
 pub mod client;
 pub mod complete_latency;
 pub mod config;
@@ -16,6 +20,11 @@ pub mod ingest;
 pub mod payload;
 pub mod report;
 pub mod server;
+pub mod server_process;
+pub mod tree;
+pub mod tree_config;
+pub mod tree_report;
+pub mod tree_uploaders;
 
 use std::sync::Arc;
 

@@ -87,7 +87,8 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-fn size(bytes: u64) -> String {
+/// A byte count as text: whole GiB quarters, whole MiB or KiB, else bytes (`5 MiB`, `4 KiB`).
+pub fn size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     const GIB: u64 = 1024 * MIB;
@@ -109,7 +110,8 @@ fn runs(sample: &CompleteSample) -> String {
     }
 }
 
-fn verdict(pass: bool) -> &'static str {
+/// `PASS` or `MISS`.
+pub fn verdict(pass: bool) -> &'static str {
     if pass {
         "PASS"
     } else {

@@ -16,20 +16,20 @@
 #![deny(unsafe_code)]
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
-use osspart::{Client, Config, Credentials};
+use anyhow::Context;
+use osspart::Client;
+use osspart_bench::child::{run_measured, Usage};
+use osspart_bench::server_process::{sdk_env, ServerProcess};
 use osspart_protocol::crc64::Crc64;
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 const BUCKET: &str = "client-bench";
-const ACCESS_KEY_ID: &str = "LTAI-bench";
-const ACCESS_KEY_SECRET: &str = "bench-secret";
 /// osspart's settings in every run: 5 parts in flight, 8 MiB parts (CRC-64 is always on).
 const PARALLEL: u64 = 5;
 const PART_SIZE: u64 = 8 * MIB;
@@ -102,116 +102,6 @@ struct Uploader {
     piped: bool,
 }
 
-/// What one child process cost.
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    /// From spawn to reaping.
-    wall: Duration,
-    /// User + system CPU time.
-    cpu: Duration,
-    /// System (kernel) part of `cpu`.
-    sys: Duration,
-    /// Peak resident set size in bytes.
-    max_rss: u64,
-}
-
-/// Reaps `child` with `wait4`, which reports that process's own rusage (getrusage(CHILDREN)
-/// would mix in every other reaped child and keep only the largest RSS ever seen).
-#[allow(unsafe_code)]
-fn wait_with_usage(child: Child, started: Instant) -> anyhow::Result<(bool, Usage)> {
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own child, not reaped yet (std never waited on it); the
-        // pointers are to live locals of the right types.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err).context("wait4");
-        }
-    }
-    let wall = started.elapsed();
-    drop(child);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    Ok((
-        ok,
-        Usage {
-            wall,
-            cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            sys: tv(usage.ru_stime),
-            // Linux reports kilobytes.
-            max_rss: usage.ru_maxrss as u64 * 1024,
-        },
-    ))
-}
-
-/// A running `osspart serve` child; killed on drop.
-struct ServerProcess {
-    child: Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start(bin: &Path, parent: &Path) -> anyhow::Result<ServerProcess> {
-        anyhow::ensure!(
-            bin.is_file(),
-            "{} is missing: run `cargo build --release -p osspart-cli` first",
-            bin.display()
-        );
-        let data = tempfile::Builder::new()
-            .prefix("server-data-")
-            .tempdir_in(parent)?;
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--data")
-            .arg(data.path())
-            .arg("--addr")
-            .arg("127.0.0.1:0")
-            .env("OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-            .env("OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(parent.join("server.log"))?)
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
-        let endpoint = loop {
-            let Some(line) = lines.next() else {
-                bail!("the server exited before saying where it listens (see server.log)");
-            };
-            let line = line?;
-            if let Some(at) = line.find("listening on http://") {
-                let url = line[at + "listening on ".len()..].split_whitespace().next();
-                break url
-                    .context("listening line")?
-                    .trim_end_matches('/')
-                    .to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(ServerProcess {
-            child,
-            endpoint,
-            _data: data,
-        })
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Writes `size` bytes of xorshift output to `path` unless a file of that size is there.
 fn ensure_data_file(path: &Path, size: u64) -> anyhow::Result<()> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
@@ -256,15 +146,6 @@ fn file_crc64(path: &Path) -> anyhow::Result<u64> {
         }
         crc.update(&buf[..n]);
     }
-}
-
-/// Environment every SDK script reads.
-fn sdk_env(cmd: &mut Command, endpoint: &str) {
-    cmd.env("OSSPART_ENDPOINT", endpoint)
-        .env("OSSPART_REGION", "cn-hangzhou")
-        .env("OSS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("OSS_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .env_remove("OSS_SESSION_TOKEN");
 }
 
 /// Every uploader, in the order of the first round.
@@ -393,11 +274,11 @@ fn run_uploader(
             .stdout(Stdio::piped())
             .spawn()?;
         let pipe = Stdio::from(cat.stdout.take().context("cat stdout")?);
-        let usage = measure(cmd, log, Some(pipe));
+        let usage = run_measured(cmd, log, Some(pipe));
         anyhow::ensure!(cat.wait()?.success(), "cat failed");
         usage?
     } else {
-        measure(cmd, log, None)?
+        run_measured(cmd, log, None)?
     };
     check()?;
     eprintln!(
@@ -407,24 +288,6 @@ fn run_uploader(
         usage.sys.as_secs_f64(),
         usage.max_rss as f64 / MIB as f64
     );
-    Ok(usage)
-}
-
-/// Runs `cmd` as a measured child; its output goes to `log`. `stdin` feeds it when given.
-fn measure(mut cmd: Command, log: &Path, stdin: Option<Stdio>) -> anyhow::Result<Usage> {
-    let out = File::create(log)?;
-    cmd.stdout(out.try_clone()?)
-        .stderr(out)
-        .stdin(stdin.unwrap_or_else(Stdio::null));
-    let started = Instant::now();
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    let (ok, usage) = wait_with_usage(child, started)?;
-    if !ok {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        bail!("{cmd:?} failed:\n{text}");
-    }
     Ok(usage)
 }
 
@@ -517,26 +380,17 @@ fn main() -> anyhow::Result<()> {
     let server = ServerProcess::start(&settings.server_bin, &settings.dir)?;
     eprintln!(
         "server {} ({})",
-        server.endpoint,
+        server.endpoint(),
         settings.server_bin.display()
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = Client::new(Config::new(
-        server.endpoint.clone(),
-        "cn-hangzhou",
-        BUCKET,
-        Credentials {
-            access_key_id: ACCESS_KEY_ID.into(),
-            access_key_secret: ACCESS_KEY_SECRET.into(),
-            security_token: None,
-        },
-    ))?;
+    let client = server.client(BUCKET)?;
     runtime.block_on(client.create_bucket())?;
     let load_before = load_average();
 
-    let peers = uploaders(&settings, &server.endpoint, &client, &file);
+    let peers = uploaders(&settings, server.endpoint(), &client, &file);
     let mut results: Vec<Vec<Usage>> = vec![Vec::new(); peers.len()];
     let logs = settings.dir.join("logs");
     std::fs::create_dir_all(&logs)?;
@@ -570,7 +424,11 @@ fn main() -> anyhow::Result<()> {
         let sparse_upload = Uploader {
             name: "osspart-sparse",
             describe: "",
-            command: osspart_command(upload_bin.clone(), path.clone(), server.endpoint.clone()),
+            command: osspart_command(
+                upload_bin.clone(),
+                path.clone(),
+                server.endpoint().to_owned(),
+            ),
             piped: false,
         };
         let log = logs.join("osspart-sparse.log");
