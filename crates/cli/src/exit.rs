@@ -29,6 +29,9 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<BadArguments>().is_some() {
         return 2;
     }
+    if e.downcast_ref::<TreeFailed>().is_some() {
+        return 1;
+    }
     let Some(err) = e.chain().find_map(|c| c.downcast_ref::<Error>()) else {
         return 1;
     };
@@ -51,6 +54,18 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         _ => 1,
     }
 }
+
+/// Some files of a tree transfer failed (each was reported); the others went through.
+#[derive(Debug)]
+pub struct TreeFailed(pub String);
+
+impl std::fmt::Display for TreeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TreeFailed {}
 
 /// Arguments that parse but make no sense together.
 #[derive(Debug)]

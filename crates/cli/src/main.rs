@@ -3,13 +3,15 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod download;
 mod exit;
 mod settings;
 mod target;
+mod tree;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Resumable, parallel multipart upload for Alibaba Cloud OSS, and a local OSS server.
 #[derive(Debug, Parser)]
@@ -24,7 +26,8 @@ pub struct Cli {
 /// Flags every command accepts (flags > environment > config file > defaults).
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Service endpoint (env OSS_ENDPOINT); without one, the embedded local server is used.
+    /// Service endpoint (env OSS_ENDPOINT); default: the region's public OSS endpoint, or,
+    /// when nothing at all is configured (or with `local`), the embedded local server.
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
     /// Region id, e.g. cn-hangzhou (env OSS_REGION).
@@ -57,12 +60,19 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Say which endpoint, region, addressing style and signature version are used.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Upload a file (or - for stdin) to oss://bucket/key, or download an object to a file.
+    /// Upload a file (or - for stdin) to oss://bucket/key, download an object to a file, or
+    /// copy a whole directory tree either way with -r.
     Cp(commands::cp::CpArgs),
+    /// Make a destination tree match a source tree (either direction), transferring only
+    /// what differs.
+    Sync(commands::sync::SyncArgs),
     /// List objects under oss://bucket[/prefix].
     Ls(commands::ls::LsArgs),
     /// Show an object's size, ETag, CRC-64, type and metadata.
@@ -88,7 +98,17 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Include/exclude rules apply in the order given, across both flags.
+    if let Some((_, sub)) = matches.subcommand() {
+        match &mut cli.command {
+            Command::Cp(args) => args.tree.take_rule_order(sub),
+            Command::Sync(args) => args.tree.take_rule_order(sub),
+            _ => {}
+        }
+    }
+    let json = cli.global.json;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OSSPART_LOG")
@@ -102,11 +122,18 @@ fn main() -> std::process::ExitCode {
         .expect("cannot start the async runtime");
     let env = |name: &str| std::env::var(name).ok();
     let result = runtime.block_on(async move {
-        let settings = || settings::Settings::resolve(&cli.global, &env);
+        let settings = || {
+            let s = settings::Settings::resolve(&cli.global, &env)?;
+            if s.verbose {
+                eprintln!("using {}", s.describe());
+            }
+            anyhow::Ok(s)
+        };
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Config(args) => commands::config::run(args, &cli.global, &env),
             Command::Cp(args) => commands::cp::run(args, &settings()?).await,
+            Command::Sync(args) => commands::sync::run(args, &settings()?).await,
             Command::Ls(args) => commands::ls::run(args, &settings()?).await,
             Command::Head(args) => commands::head::run(args, &settings()?).await,
             Command::Rm(args) => commands::rm::run(args, &settings()?).await,
@@ -120,8 +147,16 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("osspart: {e:#}");
-            std::process::ExitCode::from(exit::code_for(&e))
+            let code = exit::code_for(&e);
+            if json {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": format!("{e:#}"), "exit_code": code})
+                );
+            } else {
+                eprintln!("osspart: {e:#}");
+            }
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Settings {
     pub local_data_dir: PathBuf,
     /// Print JSON instead of text.
     pub json: bool,
+    /// Say which service is used and how (`-v`).
+    pub verbose: bool,
 }
 
 impl Settings {
@@ -97,18 +99,8 @@ impl Settings {
                 .or_else(|| file.clone())
                 .filter(|v| !v.is_empty())
         };
-        let endpoint = pick(&args.endpoint, "OSS_ENDPOINT", &file.endpoint).map(|e| {
-            if e.contains("://") {
-                e
-            } else {
-                format!("https://{e}")
-            }
-        });
-        // Both ends of the embedded server use this, so it is the bare id V4 scopes name.
-        let region = pick(&args.region, "OSS_REGION", &file.region).map_or_else(
-            || "cn-hangzhou".to_owned(),
-            |r| osspart_protocol::sign::v4::scope_region(&r).to_owned(),
-        );
+        let endpoint = pick(&args.endpoint, "OSS_ENDPOINT", &file.endpoint);
+        let region = pick(&args.region, "OSS_REGION", &file.region);
         let id = pick(
             &args.access_key_id,
             "OSS_ACCESS_KEY_ID",
@@ -120,6 +112,8 @@ impl Settings {
             &file.access_key_secret,
         );
         let token = pick(&None, "OSS_SESSION_TOKEN", &file.session_token);
+        let (endpoint, region) =
+            resolve_endpoint(endpoint, region, id.is_some() || secret.is_some())?;
         let credentials = match (id, secret) {
             (Some(access_key_id), Some(access_key_secret)) => Some(Credentials { access_key_id, access_key_secret, security_token: token }),
             (None, None) => None,
@@ -155,9 +149,68 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data.join("local")),
             json: args.json,
+            verbose: args.verbose,
         })
     }
+
+    /// One line naming the service in use, for `-v`.
+    pub fn describe(&self) -> String {
+        let endpoint = self.endpoint.as_deref().map_or_else(
+            || format!("local ({})", self.local_data_dir.display()),
+            str::to_owned,
+        );
+        let addressing = match self.addressing {
+            Addressing::PathStyle => "path-style",
+            _ => "virtual-hosted (path-style for IP and localhost)",
+        };
+        let sign = match self.sign {
+            SignatureVersion::V1 => "v1",
+            SignatureVersion::V4 => "v4",
+        };
+        format!(
+            "endpoint {endpoint}, region {}, addressing {addressing}, signature {sign}",
+            self.region
+        )
+    }
 }
+
+/// The endpoint to use (`None`: the embedded local server) and the bare region id.
+///
+/// The embedded server is chosen only when nothing at all is configured, or when asked for by
+/// name (`local`); a region alone means its public OSS endpoint; keys with neither endpoint nor
+/// region are an error, since guessing would send data somewhere the user did not mean.
+fn resolve_endpoint(
+    endpoint: Option<String>,
+    region: Option<String>,
+    has_keys: bool,
+) -> anyhow::Result<(Option<String>, String)> {
+    use osspart_protocol::endpoint::{public_endpoint, region_of_endpoint};
+    let bare = |r: &str| osspart_protocol::sign::v4::scope_region(r).to_owned();
+    let endpoint = match endpoint {
+        Some(e) if e == LOCAL_ENDPOINT => None,
+        Some(e) if e.contains("://") => Some(e),
+        Some(e) => Some(format!("https://{e}")),
+        None => match &region {
+            Some(r) => Some(public_endpoint(r)),
+            None if has_keys => bail!(BadArguments(
+                "credentials are set but no endpoint or region: set OSS_REGION (or --region, \
+                 e.g. cn-hangzhou) to use OSS there, OSS_ENDPOINT (or --endpoint) for another \
+                 service, or --endpoint local for the embedded local server"
+                    .into()
+            )),
+            None => None,
+        },
+    };
+    let region = region
+        .map(|r| bare(&r))
+        .or_else(|| endpoint.as_deref().and_then(region_of_endpoint))
+        // Both ends of the embedded server use this, so it is the bare id V4 scopes name.
+        .unwrap_or_else(|| "cn-hangzhou".to_owned());
+    Ok((endpoint, region))
+}
+
+/// The `--endpoint` value that names the embedded local server.
+pub const LOCAL_ENDPOINT: &str = "local";
 
 /// Writes the config file with owner-only permissions (it holds a secret).
 pub fn write_config(path: &std::path::Path, file: &ConfigFile) -> anyhow::Result<()> {

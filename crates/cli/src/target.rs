@@ -1,8 +1,11 @@
 //! `oss://bucket/key` targets, and how a command reaches the service: the configured endpoint,
 //! or, when none is configured, the embedded local server on the user's data dir.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::bail;
 use osspart::{Client, Config, Credentials};
+use osspart_protocol::crc64;
 use osspart_server::{RunningServer, ServerConfig};
 
 use crate::exit::BadArguments;
@@ -104,11 +107,15 @@ impl Service {
                 settings.local_data_dir.display()
             ))
         })?;
-        if !settings.json {
-            eprintln!(
-                "note: no endpoint configured; using the local osspart server in {} (set OSS_ENDPOINT or run `osspart config` to use OSS)",
-                settings.local_data_dir.display()
-            );
+        let note = format!(
+            "nothing configured: using the local osspart server in {} (set OSS_REGION and keys, \
+             OSS_ENDPOINT, or run `osspart config` to use OSS)",
+            settings.local_data_dir.display()
+        );
+        if settings.json {
+            eprintln!("{}", serde_json::json!({ "note": note }));
+        } else {
+            eprintln!("note: {note}");
         }
         Ok(Service {
             settings: settings.clone(),
@@ -123,9 +130,20 @@ impl Service {
         self.embedded.is_some()
     }
 
-    /// The endpoint requests go to.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// Where the checkpoint of uploading `source` to `bucket/key` lives: one file per
+    /// (service, bucket, key, absolute source path), so re-running a command finds it. The
+    /// embedded server's port changes per run, so its identity is its data dir.
+    pub fn checkpoint_path(&self, bucket: &str, key: &str, source: &Path) -> PathBuf {
+        let service = if self.is_embedded() {
+            format!("local:{}", self.settings.local_data_dir.display())
+        } else {
+            self.endpoint.clone()
+        };
+        let abs = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
+        let id = format!("{service}\n{bucket}\n{key}\n{}", abs.display());
+        self.settings
+            .checkpoint_dir
+            .join(format!("{:016x}.json", crc64::checksum(id.as_bytes())))
     }
 
     /// A client for `bucket` (empty for service-level calls), without touching the service.

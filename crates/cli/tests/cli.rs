@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::home::{pattern, Home};
 use crate::support::{self, ServerProcess};
 
-const NOTE: &str = "note: no endpoint configured; using the local osspart server";
+const NOTE: &str = "note: nothing configured: using the local osspart server";
 
 /// Keys of the objects listed by `ls --json` (prefix lines excluded).
 fn listed_keys(lines: &[Value]) -> Vec<String> {
@@ -595,8 +595,8 @@ fn config_writes_a_private_file_and_flags_beat_env_beat_file() {
             "oss://cfg",
         ])
         .code(4);
-    // --config names another file; an empty endpoint there means the embedded default.
-    let other = home.file("other.toml", b"region = \"cn-hangzhou\"\n");
+    // --config names another file; `endpoint = "local"` there asks for the embedded server.
+    let other = home.file("other.toml", b"endpoint = \"local\"\n");
     let local = home
         .run(&["--config", other.to_str().unwrap(), "ls", "oss://cfg"])
         .code(3);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use osspart_protocol::endpoint;
 pub use osspart_protocol::sign::Credentials;
 
 use crate::error::{Error, Result};
@@ -131,20 +132,19 @@ impl Config {
     }
 
     /// Reads OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN, OSS_REGION and
-    /// OSS_ENDPOINT; the endpoint defaults to `https://oss-<region>.aliyuncs.com`.
+    /// OSS_ENDPOINT; the endpoint defaults to `https://oss-<region>.aliyuncs.com`, and the
+    /// region to the one an `oss-<region>.aliyuncs.com` endpoint names (else cn-hangzhou).
     pub fn from_env(bucket: impl Into<String>) -> Result<Config> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         let id = var("OSS_ACCESS_KEY_ID")
             .ok_or_else(|| Error::InvalidArgument("OSS_ACCESS_KEY_ID is not set".into()))?;
         let secret = var("OSS_ACCESS_KEY_SECRET")
             .ok_or_else(|| Error::InvalidArgument("OSS_ACCESS_KEY_SECRET is not set".into()))?;
-        let region = var("OSS_REGION").unwrap_or_else(|| "cn-hangzhou".to_owned());
-        let endpoint = var("OSS_ENDPOINT").unwrap_or_else(|| {
-            format!(
-                "https://oss-{}.aliyuncs.com",
-                osspart_protocol::sign::v4::scope_region(&region)
-            )
-        });
+        let endpoint = var("OSS_ENDPOINT");
+        let region = var("OSS_REGION")
+            .or_else(|| endpoint.as_deref().and_then(endpoint::region_of_endpoint))
+            .unwrap_or_else(|| "cn-hangzhou".to_owned());
+        let endpoint = endpoint.unwrap_or_else(|| endpoint::public_endpoint(&region));
         let endpoint = if endpoint.contains("://") {
             endpoint
         } else {

@@ -24,5 +24,5 @@ pub use ops::object::{
 };
 pub use upload::{
     CancelHandle, Checkpoint, CheckpointSpec, Progress, ProgressCallback, ProgressEvent, Source,
-    UploadOptions, UploadOutput,
+    TransferBudget, UploadOptions, UploadOutput,
 };

@@ -149,7 +149,8 @@ async fn osspart_finishes_an_upload_ali_oss_cancelled() {
         .unwrap();
     let sent_by_osspart = upload_parts_counted(&server) - before;
     assert_eq!(
-        out.upload_id, upload_id,
+        out.upload_id.clone().unwrap(),
+        upload_id,
         "osspart must continue the same upload"
     );
     assert_eq!(sent_by_osspart, PARTS - on_server);

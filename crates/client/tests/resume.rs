@@ -90,7 +90,7 @@ async fn pause_then_resume_sends_only_the_missing_parts() {
         server.ingested() - bytes_before,
         p.data.len() as u64 - kept_bytes
     );
-    assert_eq!(out.upload_id, p.checkpoint.upload_id);
+    assert_eq!(out.upload_id.clone().unwrap(), p.checkpoint.upload_id);
     let events = rec.events();
     match &events[0] {
         ProgressEvent::Resumed {
@@ -147,7 +147,7 @@ async fn lost_checkpoint_adopts_parts_by_upload_id_and_crc() {
     let adopted = on_server - 1;
     assert_eq!(server.count("UploadPart") - before, PARTS - adopted);
     assert_eq!(u64::from(out.parts_kept), adopted);
-    assert_eq!(out.upload_id, id);
+    assert_eq!(out.upload_id.clone().unwrap(), id);
     assert!(matches!(
         &rec.events()[0],
         ProgressEvent::Resumed { kept_parts: 0, .. }
@@ -221,7 +221,7 @@ async fn upload_aborted_elsewhere_starts_a_new_one() {
         .multipart_upload("g.bin", p.path.as_path(), resume_options(&p.cp_path, &rec))
         .await
         .unwrap();
-    assert_ne!(out.upload_id, p.checkpoint.upload_id);
+    assert_ne!(out.upload_id.clone().unwrap(), p.checkpoint.upload_id);
     assert_eq!(server.count("UploadPart") - before, PARTS);
     assert_eq!(out.parts_kept, 0);
     let events = rec.events();
@@ -230,7 +230,7 @@ async fn upload_aborted_elsewhere_starts_a_new_one() {
         "{events:?}"
     );
     assert!(
-        matches!(&events[1], ProgressEvent::Initiated { upload_id } if *upload_id == out.upload_id)
+        matches!(&events[1], ProgressEvent::Initiated { upload_id } if *upload_id == out.upload_id.clone().unwrap())
     );
     assert_object(&client, "g.bin", &p.data).await;
 }
@@ -280,7 +280,7 @@ async fn ali_oss_checkpoint_is_resumed() {
         )
         .await
         .unwrap();
-    assert_eq!(out.upload_id, p.checkpoint.upload_id);
+    assert_eq!(out.upload_id.clone().unwrap(), p.checkpoint.upload_id);
     assert_eq!(server.count("UploadPart") - before, PARTS - p.on_server);
     assert_object(&client, "x.bin", &p.data).await;
 }

@@ -275,7 +275,10 @@ async fn checkpoint_file_is_written_during_and_removed_after() {
     let first = snaps[0]
         .as_ref()
         .expect("checkpoint saved before parts finish");
-    assert_eq!(first.upload_id, out.upload_id);
+    assert_eq!(
+        first.upload_id.clone().unwrap(),
+        out.upload_id.clone().unwrap()
+    );
     assert_eq!(first.key, "cp.bin");
     assert_eq!(first.bucket, "cpfile");
     assert_eq!(first.part_size, PART as u64);
@@ -334,7 +337,7 @@ async fn checkpoint_in_memory_resumes_and_clears() {
         .multipart_upload("m.bin", data.clone(), options)
         .await
         .unwrap();
-    assert_eq!(out.upload_id, cp.upload_id);
+    assert_eq!(out.upload_id.clone().unwrap(), cp.upload_id);
     assert_eq!(server.count("UploadPart") - before, 10 - on_server);
     assert_eq!(u64::from(out.parts_sent), 10 - on_server);
     assert_eq!(u64::from(out.parts_kept), on_server);
@@ -720,7 +723,7 @@ async fn upload_id_lock_and_restart_on_source_change() {
         .multipart_upload("s.bin", path.as_path(), options)
         .await
         .unwrap();
-    assert_ne!(out.upload_id, old.upload_id);
+    assert_ne!(out.upload_id.clone().unwrap(), old.upload_id);
     assert_eq!(out.parts_sent, 6);
     let warnings = rec.warnings();
     assert!(

@@ -8,6 +8,7 @@
 
 pub mod crc64;
 pub mod encoding;
+pub mod endpoint;
 pub mod error;
 pub mod etag;
 pub mod limits;

@@ -3,7 +3,7 @@
 //! `multipart_upload`; this module only wires flags, checkpoints, Ctrl-C and display.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,49 +11,80 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use osspart::{
-    CancelHandle, CheckpointSpec, Client, ProgressCallback, ProgressEvent, Source, UploadOptions,
+    CancelHandle, CheckpointSpec, ProgressCallback, ProgressEvent, Source, UploadOptions,
 };
-use osspart_protocol::crc64;
-use osspart_protocol::range::ByteRange;
 use serde_json::json;
 
 use super::{human_bytes, parse_size, print_json};
+use crate::download::DownloadOptions;
 use crate::exit::{BadArguments, Interrupted};
 use crate::settings::Settings;
 use crate::target::{OssUrl, Service};
 
 /// Flags of `osspart cp`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::tree::MEMORY_HELP)]
 pub struct CpArgs {
-    /// Source: a file, `-` for stdin, or oss://bucket/key to download.
+    /// Source: a file, `-` for stdin, a directory with -r, or oss://bucket/key to download.
     source: String,
-    /// Destination: oss://bucket/key (a trailing `/` appends the file name), or a file path.
+    /// Destination: oss://bucket/key (a trailing `/` appends the file name), or a path.
     destination: String,
-    /// Parts in flight at once.
+    /// Copy a whole directory tree (DIR to oss://bucket/prefix/ or back); files the
+    /// destination already holds unchanged are skipped, so a re-run resumes.
+    #[arg(short, long)]
+    recursive: bool,
+    #[command(flatten)]
+    upload: UploadArgs,
+    #[command(flatten)]
+    pub tree: crate::tree::TreeArgs,
+}
+
+/// How objects are uploaded (shared by `cp` and `sync`).
+#[derive(Debug, Args, Clone)]
+pub struct UploadArgs {
+    /// Parts in flight at once, per file.
     #[arg(long, default_value_t = 5)]
-    parallel: usize,
+    pub parallel: usize,
     /// Part size, e.g. 8MiB (100KiB..5GiB; raised automatically to fit 10,000 parts).
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
-    part_size: u64,
+    pub part_size: u64,
+    /// Files smaller than this go up as one PutObject, larger ones as a resumable multipart
+    /// upload.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    pub multipart_threshold: u64,
     /// User metadata `k=v` (repeatable), sent as x-oss-meta-k.
     #[arg(long = "meta", value_name = "K=V")]
-    meta: Vec<String>,
+    pub meta: Vec<String>,
     /// Content-Type (default: guessed from the key's extension).
     #[arg(long)]
-    content_type: Option<String>,
+    pub content_type: Option<String>,
     /// Extra header `'Name: value'` (repeatable), e.g. 'Cache-Control: no-cache'.
     #[arg(long = "header", value_name = "NAME: VALUE")]
-    headers: Vec<String>,
+    pub headers: Vec<String>,
     /// Send Content-MD5 with every part.
     #[arg(long)]
-    content_md5: bool,
+    pub content_md5: bool,
     /// Do not resume: abort any upload a checkpoint names and start over.
     #[arg(long)]
-    restart: bool,
+    pub restart: bool,
 }
 
 /// Copies in the direction the arguments say.
 pub async fn run(args: CpArgs, settings: &Settings) -> anyhow::Result<()> {
+    if args.recursive {
+        return crate::tree::run(
+            &args.source,
+            &args.destination,
+            &args.upload,
+            &args.tree,
+            false,
+            settings,
+        )
+        .await;
+    }
+    if let Some(flag) = args.tree.given() {
+        return Err(BadArguments(format!("{flag} needs -r (or use sync)")).into());
+    }
     match (
         OssUrl::parse(&args.source),
         OssUrl::parse(&args.destination),
@@ -70,12 +101,14 @@ pub async fn run(args: CpArgs, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-fn options(args: &CpArgs) -> anyhow::Result<UploadOptions> {
+/// Upload options from the flags (no checkpoint, progress or cancel yet).
+pub fn options(args: &UploadArgs) -> anyhow::Result<UploadOptions> {
     let mut o = UploadOptions {
         parallel: args.parallel,
         part_size: args.part_size,
         content_md5: args.content_md5,
         restart_on_source_change: args.restart,
+        multipart_threshold: args.multipart_threshold,
         ..Default::default()
     };
     for m in &args.meta {
@@ -96,22 +129,6 @@ fn options(args: &CpArgs) -> anyhow::Result<UploadOptions> {
     Ok(o)
 }
 
-/// Where the checkpoint of uploading `source` to `endpoint/bucket/key` lives: one file per
-/// (endpoint, bucket, key, absolute source path), so re-running the command finds it.
-fn checkpoint_path(
-    settings: &Settings,
-    endpoint_id: &str,
-    bucket: &str,
-    key: &str,
-    source: &Path,
-) -> PathBuf {
-    let abs = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
-    let id = format!("{endpoint_id}\n{bucket}\n{key}\n{}", abs.display());
-    settings
-        .checkpoint_dir
-        .join(format!("{:016x}.json", crc64::checksum(id.as_bytes())))
-}
-
 async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::Result<()> {
     let stdin = args.source == "-";
     let path = PathBuf::from(&args.source);
@@ -130,17 +147,10 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
             .to_string_lossy();
         dst.key.push_str(&name);
     }
-    let mut options = options(args)?;
+    let mut options = options(&args.upload)?;
     let service = Service::connect(settings).await?;
     let client = service.client_for_upload(&dst.bucket).await?;
-    // The embedded server's port changes per run; its identity is its data dir.
-    let endpoint_id = if service.is_embedded() {
-        format!("local:{}", settings.local_data_dir.display())
-    } else {
-        service.endpoint().to_owned()
-    };
-    let checkpoint =
-        (!stdin).then(|| checkpoint_path(settings, &endpoint_id, &dst.bucket, &dst.key, &path));
+    let checkpoint = (!stdin).then(|| service.checkpoint_path(&dst.bucket, &dst.key, &path));
     if let Some(cp) = &checkpoint {
         options.checkpoint = Some(CheckpointSpec::File(cp.clone()));
     }
@@ -170,7 +180,10 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
     } else {
         Source::File(path.clone())
     };
-    let result = client.multipart_upload(&dst.key, source, options).await;
+    if !stdin {
+        crate::tree::add_mtime(&mut options, &path);
+    }
+    let result = client.upload(&dst.key, source, options).await;
     ctrl_c.abort();
     display.finish();
     service.close().await;
@@ -350,9 +363,6 @@ impl Display {
     }
 }
 
-/// Bytes fetched per ranged GET when downloading.
-const DOWNLOAD_CHUNK: u64 = 8 << 20;
-
 async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Result<()> {
     if src.key.is_empty() {
         bail!(BadArguments("download needs oss://bucket/key".into()));
@@ -363,77 +373,32 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
     }
     let service = Service::connect(settings).await?;
     let client = service.client(&src.bucket)?;
-    let result = fetch(&client, &src.key, &dest, args.parallel.max(1)).await;
+    let options = DownloadOptions {
+        parallel: args.upload.parallel.max(1),
+        budget: None,
+        size_hint: None,
+    };
+    let result = crate::download::download(&client, &src.key, &dest, &options).await;
     service.close().await;
-    let (size, crc) = result?;
+    let done = result?;
     if settings.json {
-        print_json(
-            &json!({"bucket": src.bucket, "key": src.key, "file": dest.display().to_string(), "size": size, "crc64": crc.to_string()}),
-        );
+        print_json(&json!({
+            "bucket": src.bucket, "key": src.key, "file": dest.display().to_string(),
+            "size": done.size, "crc64": done.crc64.to_string(), "verified": done.verified,
+        }));
     } else {
+        let check = if done.verified {
+            format!("crc64 {} verified", done.crc64)
+        } else {
+            format!("crc64 {}; the service reported none to compare", done.crc64)
+        };
         println!(
-            "downloaded oss://{}/{} to {} ({}, crc64 {crc} verified)",
+            "downloaded oss://{}/{} to {} ({}, {check})",
             src.bucket,
             src.key,
             dest.display(),
-            human_bytes(size)
+            human_bytes(done.size)
         );
     }
     Ok(())
-}
-
-/// Ranged parallel download into a temporary file, CRC-64 checked, then renamed into place.
-async fn fetch(
-    client: &Client,
-    key: &str,
-    dest: &Path,
-    parallel: usize,
-) -> anyhow::Result<(u64, u64)> {
-    use futures_util::{StreamExt, TryStreamExt};
-    let info = client.head_object(key).await?;
-    let size = info.size;
-    let tmp = dest.with_extension("osspart-partial");
-    let file = Arc::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
-    file.set_len(size)?;
-    let ranges: Vec<(u64, u64)> = (0..size.div_ceil(DOWNLOAD_CHUNK))
-        .map(|i| (i * DOWNLOAD_CHUNK, ((i + 1) * DOWNLOAD_CHUNK).min(size) - 1))
-        .collect();
-    let crcs: Vec<(u64, u64)> = futures_util::stream::iter(ranges)
-        .map(|(a, b)| {
-            let file = file.clone();
-            async move {
-                let (_, body) = client
-                    .get_object(key, Some(ByteRange::FromTo(a, b)))
-                    .await?;
-                if body.len() as u64 != b - a + 1 {
-                    bail!("short read of bytes {a}-{b}: got {} bytes", body.len());
-                }
-                let crc = crc64::checksum(&body);
-                tokio::task::spawn_blocking(move || {
-                    std::os::unix::fs::FileExt::write_all_at(&*file, &body, a)
-                })
-                .await??;
-                Ok::<_, anyhow::Error>((crc, b - a + 1))
-            }
-        })
-        .buffered(parallel)
-        .try_collect()
-        .await?;
-    let crc = crc64::combine_all(crcs);
-    if let Some(expected) = info.crc64 {
-        if expected != crc {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(osspart::Error::Checksum {
-                what: format!("download of {key}"),
-                expected,
-                actual: crc,
-            }
-            .into());
-        }
-    }
-    file.sync_all()?;
-    std::fs::rename(&tmp, dest)?;
-    Ok((size, crc))
 }

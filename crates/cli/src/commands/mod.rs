@@ -8,6 +8,7 @@ pub mod ls;
 pub mod parts;
 pub mod rm;
 pub mod serve;
+pub mod sync;
 pub mod uploads;
 
 /// Prints `value` as one line of JSON.

@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::budget::{BudgetPermit, TransferBudget};
 use super::cancel::{CancelHandle, CancelMode};
 use super::checkpoint::{Checkpoint, CheckpointLock, DonePart, SourceIdentity};
 use super::plan::{Plan, DEFAULT_PART_SIZE};
@@ -36,7 +37,11 @@ pub enum CheckpointSpec {
     Memory(Arc<Mutex<Option<Checkpoint>>>),
 }
 
-/// Options of [`Client::multipart_upload`]; defaults in one `Default` impl.
+/// Sources below this size go up as one PutObject in [`Client::upload`].
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 8 << 20;
+
+/// Options of [`Client::multipart_upload`] and [`Client::upload`]; defaults in one `Default`
+/// impl.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
     /// Progress persistence (default none: an interrupted upload starts over).
@@ -61,6 +66,10 @@ pub struct UploadOptions {
     pub upload_id: Option<String>,
     /// When the checkpoint's source changed: abort its upload and start over (default: fail).
     pub restart_on_source_change: bool,
+    /// [`Client::upload`] sends sources smaller than this as one PutObject (default 8 MiB).
+    pub multipart_threshold: u64,
+    /// Limits shared with other uploads (connections and buffered bytes); default none.
+    pub budget: Option<TransferBudget>,
 }
 
 impl Default for UploadOptions {
@@ -76,6 +85,8 @@ impl Default for UploadOptions {
             part_retries: 3,
             upload_id: None,
             restart_on_source_change: false,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            budget: None,
         }
     }
 }
@@ -93,8 +104,8 @@ pub struct UploadOutput {
     pub crc64: u64,
     /// Size in bytes.
     pub size: u64,
-    /// Upload id that became the object.
-    pub upload_id: String,
+    /// Upload id that became the object; `None` when it went up as one PutObject.
+    pub upload_id: Option<String>,
     /// The Complete response; `None` when its reply was lost and the object was confirmed by
     /// HEAD instead.
     pub response: Option<Response>,
@@ -116,6 +127,7 @@ struct Job {
     /// the local bytes before deciding to send.
     candidate: Option<PartInfo>,
     _permit: OwnedSemaphorePermit,
+    _budget: Option<BudgetPermit>,
 }
 
 /// State shared by the pipeline's tasks.
@@ -248,11 +260,8 @@ impl Client {
         mut options: UploadOptions,
     ) -> Result<UploadOutput> {
         let source = source.into();
-        // The MIME type comes from the key's extension, else from the file's.
-        if let (None, Source::File(path)) = (&options.object.mime, &source) {
-            if mime_guess::from_path(name).first_raw().is_none() {
-                options.object.mime = mime_guess::from_path(path).first_raw().map(str::to_owned);
-            }
+        if let Source::File(path) = &source {
+            super::single::guess_mime(&mut options.object, name, path);
         }
         if options.parallel == 0 {
             return Err(Error::InvalidArgument("parallel must be at least 1".into()));
@@ -391,7 +400,7 @@ impl Client {
             etag: output.0,
             crc64: output.1,
             size,
-            upload_id: start.upload_id,
+            upload_id: Some(start.upload_id),
             response: output.2,
             parts_sent: shared.parts_sent.load(Ordering::SeqCst),
             parts_kept: kept_after,
@@ -842,6 +851,13 @@ async fn send_parts(
                     continue;
                 }
             };
+            let budget = match &shared.options.budget {
+                Some(b) => Some(b.acquire(len).await),
+                None => None,
+            };
+            if shared.cancelled().is_some() {
+                return Err(Error::Cancelled);
+            }
             let data = read_part(shared, &mut source, part_offset, len).await?;
             if plan.total.is_none() {
                 if data.is_empty() && number > 1 {
@@ -862,6 +878,7 @@ async fn send_parts(
                     crc,
                     candidate: start.candidates.get(&number).cloned(),
                     _permit: permit,
+                    _budget: budget,
                 },
             ));
             if short && plan.total.is_none() {

@@ -1,0 +1,484 @@
+//! Running a tree transfer: connect, start the local walk and the listing, merge them into
+//! steps, and carry out up to `--jobs` steps at once under one shared transfer budget.
+//! Ctrl-C (or `--fail-fast` after a failure) pauses every multipart upload in flight, so the
+//! same command resumes them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::bail;
+use futures_util::StreamExt;
+use osspart::{
+    CancelHandle, CheckpointSpec, Client, ProgressCallback, ProgressEvent, Source, TransferBudget,
+    UploadOptions,
+};
+use tokio::sync::mpsc;
+
+use super::filter::Filter;
+use super::local::{self, LocalFile};
+use super::mtime;
+use super::plan::{self, Compare, Direction, Step};
+use super::remote::{self, RemoteObject};
+use super::report::{Action, Record, Report};
+use super::TreeArgs;
+use crate::commands::cp::{self, UploadArgs};
+use crate::download::{self, DownloadOptions};
+use crate::exit::{BadArguments, Interrupted, TreeFailed};
+use crate::settings::Settings;
+use crate::target::{OssUrl, Service};
+
+/// Comparisons (HEADs, local CRC-64s) in flight at once.
+const COMPARING: usize = 32;
+
+/// Pairs and local items queued between the stages.
+const QUEUE: usize = 1024;
+
+/// Everything a step needs to run.
+struct Context<'a> {
+    client: &'a Client,
+    service: &'a Service,
+    report: Arc<Report>,
+    direction: Direction,
+    root: PathBuf,
+    bucket: String,
+    prefix: String,
+    base: UploadOptions,
+    download: DownloadOptions,
+    dry_run: bool,
+}
+
+/// Runs `cp -r` (`delete` false) or `sync`.
+pub async fn run(
+    source: &str,
+    destination: &str,
+    upload: &UploadArgs,
+    tree: &TreeArgs,
+    delete: bool,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let (direction, root, url) = match (OssUrl::parse(source), OssUrl::parse(destination)) {
+        (None, Some(dst)) => (Direction::Up, PathBuf::from(source), dst?),
+        (Some(src), None) => (Direction::Down, PathBuf::from(destination), src?),
+        (Some(_), Some(_)) => bail!(BadArguments(
+            "a tree between two oss:// targets is not supported; download it, then upload it"
+                .into()
+        )),
+        (None, None) => bail!(BadArguments(
+            "one side must be an oss://bucket/prefix target".into()
+        )),
+    };
+    match direction {
+        Direction::Up if !root.is_dir() => {
+            bail!(BadArguments(format!("{source:?} is not a directory")))
+        }
+        Direction::Down if root.exists() && !root.is_dir() => {
+            bail!(BadArguments(format!("{destination:?} is not a directory")))
+        }
+        _ => {}
+    }
+    if tree.jobs == 0 {
+        bail!(BadArguments("--jobs must be at least 1".into()));
+    }
+    let filter = Filter::new(&tree.rules)?;
+    let compare = if tree.checksum {
+        Compare::Checksum
+    } else if tree.size_only {
+        Compare::SizeOnly
+    } else {
+        Compare::SizeAndMtime
+    };
+    let budget = TransferBudget::new(tree.max_connections, tree.max_buffer);
+    let cancel = CancelHandle::new();
+    let mut base = cp::options(upload)?;
+    base.budget = Some(budget.clone());
+    base.cancel = Some(cancel.clone());
+    base.part_retries = settings.retries;
+    let prefix = remote::tree_prefix(&url.key);
+
+    let service = Service::connect(settings).await?;
+    let result = async {
+        let client = match direction {
+            Direction::Up if !tree.dry_run => service.client_for_upload(&url.bucket).await?,
+            _ => service.client(&url.bucket)?,
+        };
+        if direction == Direction::Down && !tree.dry_run {
+            std::fs::create_dir_all(&root)?;
+        }
+        let report = Arc::new(Report::new(settings.json, tree.dry_run));
+        let ctx = Context {
+            client: &client,
+            service: &service,
+            report: report.clone(),
+            direction,
+            root: root.clone(),
+            bucket: url.bucket.clone(),
+            prefix: prefix.clone(),
+            base,
+            download: DownloadOptions {
+                parallel: upload.parallel.max(1),
+                budget: Some(budget),
+                size_hint: None,
+            },
+            dry_run: tree.dry_run,
+        };
+        let ctrl_c = tokio::spawn({
+            let cancel = cancel.clone();
+            let report = report.clone();
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    report.note("pausing: finishing the requests in flight");
+                    cancel.pause();
+                }
+            }
+        });
+        let outcome = transfer(&ctx, &filter, compare, delete, tree, &cancel).await;
+        ctrl_c.abort();
+        let interrupted = cancel.mode().is_some() && !(tree.fail_fast && report.failed() > 0);
+        report.finish(interrupted);
+        outcome?;
+        if interrupted {
+            bail!(Interrupted(
+                "paused; run the same command again to resume".into()
+            ));
+        }
+        match report.failed() {
+            0 => Ok(()),
+            n => bail!(TreeFailed(format!(
+                "{} could not be transferred",
+                crate::commands::count(n as usize, "file")
+            ))),
+        }
+    }
+    .await;
+    service.close().await;
+    result
+}
+
+/// The pipeline: walk + listing -> merge -> decide (HEADs as needed) -> steps on `jobs`.
+async fn transfer(
+    ctx: &Context<'_>,
+    filter: &Filter,
+    compare: Compare,
+    delete: bool,
+    tree: &TreeArgs,
+    cancel: &CancelHandle,
+) -> anyhow::Result<()> {
+    let (local_tx, local_rx) = mpsc::channel(QUEUE);
+    let walk_root = ctx.root.clone();
+    let follow = tree.follow_symlinks;
+    let walker = tokio::task::spawn_blocking(move || {
+        if walk_root.is_dir() {
+            local::walk(&walk_root, follow, |item| {
+                local_tx.blocking_send(item).is_ok()
+            });
+        }
+    });
+    let (pair_tx, pair_rx) = mpsc::channel(QUEUE);
+    let merge = plan::merge(
+        local_rx,
+        remote::list(ctx.client, &ctx.prefix),
+        filter,
+        pair_tx,
+    );
+    let consume = async {
+        let pairs = futures_util::stream::unfold(pair_rx, |mut rx| async move {
+            rx.recv().await.map(|p| (p, rx))
+        });
+        let records = pairs
+            .take_while(|_| std::future::ready(cancel.mode().is_none()))
+            .map(|pair| plan::decide(pair, ctx.direction, compare, delete, ctx.client))
+            .buffer_unordered(COMPARING)
+            .map(|step| ctx.execute(step))
+            .buffer_unordered(tree.jobs);
+        let mut records = std::pin::pin!(records);
+        while let Some(record) = records.next().await {
+            let Some(record) = record else { continue };
+            let failed = record.action == Action::Failed;
+            ctx.report.record(record);
+            if failed && tree.fail_fast {
+                cancel.pause();
+            }
+        }
+    };
+    let (merged, ()) = tokio::join!(merge, consume);
+    walker.await?;
+    merged
+}
+
+impl Context<'_> {
+    /// Carries out one step; `None` when it was cut short by a pause.
+    async fn execute(&self, step: Step) -> Option<Record> {
+        match step {
+            Step::Upload(file) => self.upload(file).await,
+            Step::Download(object) => Some(self.download(object).await),
+            Step::DeleteRemote(object) => Some(self.delete_remote(object).await),
+            Step::DeleteLocal(file) => Some(self.delete_local(file)),
+            Step::Skip { rel, size, why } => {
+                if size.is_some() {
+                    self.report.found(0);
+                }
+                let (source, destination) = self.ends(&rel);
+                Some(Record {
+                    action: Action::Skipped,
+                    source,
+                    destination,
+                    size,
+                    crc64: None,
+                    note: why,
+                    error: None,
+                    large: false,
+                })
+            }
+            Step::Fail { rel, why } => {
+                let (source, destination) = self.ends(&rel);
+                Some(record_failed(source, destination, None, why))
+            }
+        }
+    }
+
+    /// The source and destination names of relative path `rel`.
+    fn ends(&self, rel: &str) -> (String, String) {
+        let key = format!("oss://{}/{}{rel}", self.bucket, self.prefix);
+        let path = self.root.join(rel).display().to_string();
+        match self.direction {
+            Direction::Up => (path, key),
+            Direction::Down => (key, path),
+        }
+    }
+
+    async fn upload(&self, file: LocalFile) -> Option<Record> {
+        let key = format!("{}{}", self.prefix, file.rel);
+        let (source, destination) = self.ends(&file.rel);
+        self.report.found(file.size);
+        if key.len() > osspart_protocol::limits::MAX_KEY_LEN {
+            return Some(record_failed(
+                source,
+                destination,
+                Some(file.size),
+                "the key would be longer than 1023 bytes".into(),
+            ));
+        }
+        let large = file.size >= self.base.multipart_threshold;
+        if self.dry_run {
+            return Some(record_done(
+                Action::Uploaded,
+                source,
+                destination,
+                file.size,
+                None,
+                large,
+            ));
+        }
+        let mut options = self.base.clone();
+        if !options
+            .object
+            .meta
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(mtime::META_NAME))
+        {
+            options
+                .object
+                .meta
+                .push((mtime::META_NAME.to_owned(), mtime::format(file.mtime)));
+        }
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        if large {
+            options.checkpoint = Some(CheckpointSpec::File(self.service.checkpoint_path(
+                &self.bucket,
+                &key,
+                &file.path,
+            )));
+            let report_progress = {
+                let acknowledged = acknowledged.clone();
+                let report = self.report.clone();
+                ProgressCallback::new(move |p| {
+                    if let ProgressEvent::PartDone { bytes, .. } = p.event {
+                        acknowledged.fetch_add(bytes, Ordering::Relaxed);
+                        report.advance(bytes);
+                    }
+                })
+            };
+            options.progress = Some(report_progress);
+        }
+        match self
+            .client
+            .upload(&key, Source::File(file.path.clone()), options)
+            .await
+        {
+            Ok(out) => {
+                self.report.advance(
+                    out.size
+                        .saturating_sub(acknowledged.load(Ordering::Relaxed)),
+                );
+                Some(record_done(
+                    Action::Uploaded,
+                    source,
+                    destination,
+                    out.size,
+                    Some(out.crc64),
+                    out.upload_id.is_some(),
+                ))
+            }
+            Err(osspart::Error::Cancelled) => None,
+            Err(e) => Some(record_failed(
+                source,
+                destination,
+                Some(file.size),
+                format!("{e:#}"),
+            )),
+        }
+    }
+
+    async fn download(&self, object: RemoteObject) -> Record {
+        let (source, destination) = self.ends(&object.rel);
+        self.report.found(object.size);
+        let large = object.size > download::CHUNK;
+        let Some(dest) = local_path(&self.root, &object.rel) else {
+            return record_failed(
+                source,
+                destination,
+                Some(object.size),
+                "the key cannot be a local path (empty, `.` or `..` components)".into(),
+            );
+        };
+        if self.dry_run {
+            return record_done(
+                Action::Downloaded,
+                source,
+                destination,
+                object.size,
+                None,
+                large,
+            );
+        }
+        let options = DownloadOptions {
+            size_hint: Some(object.size),
+            ..self.download.clone()
+        };
+        match download::download(self.client, &object.key, &dest, &options).await {
+            Ok(done) => {
+                self.report.advance(done.size);
+                let mut r = record_done(
+                    Action::Downloaded,
+                    source,
+                    destination,
+                    done.size,
+                    Some(done.crc64),
+                    large,
+                );
+                if !done.verified {
+                    r.note = Some("the service reported no CRC-64 to compare".into());
+                }
+                r
+            }
+            Err(e) => record_failed(source, destination, Some(object.size), format!("{e:#}")),
+        }
+    }
+
+    async fn delete_remote(&self, object: RemoteObject) -> Record {
+        let (source, destination) = self.ends(&object.rel);
+        let done = record_done(
+            Action::Deleted,
+            source.clone(),
+            destination.clone(),
+            object.size,
+            None,
+            false,
+        );
+        if self.dry_run {
+            return done;
+        }
+        match self.client.delete_object(&object.key).await {
+            Ok(()) => done,
+            Err(e) => record_failed(source, destination, Some(object.size), format!("{e:#}")),
+        }
+    }
+
+    fn delete_local(&self, file: LocalFile) -> Record {
+        let (source, destination) = self.ends(&file.rel);
+        let done = record_done(
+            Action::Deleted,
+            source.clone(),
+            destination.clone(),
+            file.size,
+            None,
+            false,
+        );
+        if self.dry_run {
+            return done;
+        }
+        match std::fs::remove_file(&file.path) {
+            Ok(()) => done,
+            Err(e) => record_failed(source, destination, Some(file.size), e.to_string()),
+        }
+    }
+}
+
+fn record_done(
+    action: Action,
+    source: String,
+    destination: String,
+    size: u64,
+    crc64: Option<u64>,
+    large: bool,
+) -> Record {
+    Record {
+        action,
+        source,
+        destination,
+        size: Some(size),
+        crc64,
+        note: None,
+        error: None,
+        large,
+    }
+}
+
+fn record_failed(source: String, destination: String, size: Option<u64>, why: String) -> Record {
+    Record {
+        action: Action::Failed,
+        source,
+        destination,
+        size,
+        crc64: None,
+        note: None,
+        error: Some(why),
+        large: false,
+    }
+}
+
+/// `root` joined with the `/`-separated `rel`, or `None` when a component could escape the
+/// root or name nothing.
+fn local_path(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for part in rel.split('/') {
+        let bad = part.is_empty()
+            || part == "."
+            || part == ".."
+            || part.contains('\0')
+            || (cfg!(windows) && part.contains(['\\', ':']));
+        if bad {
+            return None;
+        }
+        path.push(part);
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_leave_the_root() {
+        let root = Path::new("/data");
+        assert_eq!(
+            local_path(root, "a/b c/é"),
+            Some(PathBuf::from("/data/a/b c/é"))
+        );
+        for bad in ["../x", "a/../../x", "a//b", "/abs", "a/./b", "", "a/"] {
+            assert_eq!(local_path(root, bad), None, "{bad}");
+        }
+    }
+}
