@@ -112,13 +112,12 @@ impl Settings {
             &file.access_key_secret,
         );
         let token = pick(&None, "OSS_SESSION_TOKEN", &file.session_token);
-        let (endpoint, region) =
-            resolve_endpoint(endpoint, region, id.is_some() || secret.is_some())?;
         let credentials = match (id, secret) {
             (Some(access_key_id), Some(access_key_secret)) => Some(Credentials { access_key_id, access_key_secret, security_token: token }),
             (None, None) => None,
             _ => bail!(BadArguments("an AccessKeyId needs its AccessKeySecret (flags, OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET, or the config file)".into())),
         };
+        let (endpoint, region) = resolve_endpoint(endpoint, region, credentials.is_some())?;
         let sign = match args.sign.clone().or(file.sign.clone()).as_deref() {
             None | Some("v4") | Some("V4") => SignatureVersion::V4,
             Some("v1") | Some("V1") => SignatureVersion::V1,

@@ -59,6 +59,8 @@ fn tour(home: &Home) {
             "cp",
             file,
             "oss://tour/a/photo.bin",
+            "--multipart-threshold",
+            "100KiB",
             "--part-size",
             "100KiB",
             "--parallel",
@@ -125,7 +127,15 @@ fn tour(home: &Home) {
 
     // Text output of cp names the object and the part counts.
     let again = home
-        .run(&["cp", file, "oss://tour/a/copy.bin", "--part-size", "200KiB"])
+        .run(&[
+            "cp",
+            file,
+            "oss://tour/a/copy.bin",
+            "--part-size",
+            "200KiB",
+            "--multipart-threshold",
+            "200KiB",
+        ])
         .success();
     assert!(
         again

@@ -10,4 +10,5 @@ mod home;
 
 mod cli;
 mod resume;
+mod tree;
 mod terminal;

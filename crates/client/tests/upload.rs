@@ -275,10 +275,7 @@ async fn checkpoint_file_is_written_during_and_removed_after() {
     let first = snaps[0]
         .as_ref()
         .expect("checkpoint saved before parts finish");
-    assert_eq!(
-        first.upload_id.clone().unwrap(),
-        out.upload_id.clone().unwrap()
-    );
+    assert_eq!(first.upload_id, out.upload_id.clone().unwrap());
     assert_eq!(first.key, "cp.bin");
     assert_eq!(first.bucket, "cpfile");
     assert_eq!(first.part_size, PART as u64);

@@ -5,7 +5,7 @@
 //! settle it.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::bail;
 use futures_util::{Stream, StreamExt};
@@ -301,13 +301,11 @@ async fn equal(
     match compare {
         Compare::SizeOnly => Ok(true),
         Compare::SizeAndMtime => {
-            // Settled by the listing where possible: an upload whose file changed after the
-            // object was written, or a download that already set the object's time.
-            if let Some(lm) = object.last_modified {
-                match direction {
-                    Direction::Up if file.mtime > lm + Duration::from_secs(1) => return Ok(false),
-                    Direction::Down if same_second(file.mtime, lm) => return Ok(true),
-                    _ => {}
+            // A download that already set the object's Last-Modified on the file is settled
+            // by the listing; anything else needs the object's own `mtime`.
+            if let (Direction::Down, Some(lm)) = (direction, object.last_modified) {
+                if same_second(file.mtime, lm) {
+                    return Ok(true);
                 }
             }
             let Some(info) = client.object_exists(&object.key).await? else {

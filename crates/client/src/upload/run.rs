@@ -187,6 +187,10 @@ impl Shared {
     }
 
     fn give_back(&self, data: Bytes) {
+        // Under a shared budget an idle buffer would be memory the budget no longer counts.
+        if self.options.budget.is_some() {
+            return;
+        }
         if let Ok(m) = data.try_into_mut() {
             self.free.lock().unwrap().push(m.into());
         }
