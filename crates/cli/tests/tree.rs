@@ -583,3 +583,62 @@ fn the_embedded_server_is_used_only_when_nothing_is_configured() {
         .unwrap()
         .contains("local osspart server"));
 }
+
+#[test]
+fn ctrl_c_pauses_a_tree_and_the_same_command_finishes_it() {
+    let home = Home::new();
+    let root = home.path().join("paused");
+    let mut files = BTreeMap::new();
+    for i in 0..6 {
+        files.insert(format!("{i}.bin"), pattern(3_000_000, 70 + i as u64));
+    }
+    for (rel, data) in &files {
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(rel), data).unwrap();
+    }
+    let src = root.to_str().unwrap().to_owned();
+    let args: Vec<&str> = vec![
+        "cp",
+        "-r",
+        &src,
+        "oss://paused/",
+        "--jobs",
+        "2",
+        "--parallel",
+        "1",
+        "--multipart-threshold",
+        "300KiB",
+        "--part-size",
+        "100KiB",
+    ];
+    let child = home.command(&args).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let sent = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("paused; run the same command again to resume"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"));
+    assert!(
+        open_uploads(&home, "paused") > 0,
+        "multipart uploads are paused, not aborted"
+    );
+    assert!(!home.checkpoints().is_empty(), "their checkpoints are kept");
+    let run = home.run(&args).success();
+    assert!(run.stdout.contains("uploaded"), "{}", run.stdout);
+    let sizes: BTreeMap<String, u64> = files
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .collect();
+    assert_eq!(objects(&home, "paused", ""), sizes);
+    assert_eq!(open_uploads(&home, "paused"), 0);
+    assert!(home.checkpoints().is_empty());
+}

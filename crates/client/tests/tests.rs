@@ -6,4 +6,5 @@ mod examples;
 mod interop;
 mod ops;
 mod resume;
+mod single;
 mod upload;
