@@ -11,7 +11,7 @@ use osspart_protocol::crc64;
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
     CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, Store, StoreError,
-    UploadsQuery,
+    StoreOptions, UploadsQuery,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -112,6 +112,31 @@ fn blob_files(dir: &Path) -> BTreeSet<String> {
         .into_iter()
         .filter(|f| f.starts_with("blobs/"))
         .collect()
+}
+
+/// Rows of the `blob_bytes` table (bodies stored inline), read beside the open store.
+fn inline_blobs(dir: &Path) -> usize {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("meta.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT count(*) FROM blob_bytes", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as usize
+}
+
+/// Blobs held, as files or inline: what reference counting must keep at exactly the live ones.
+fn held(dir: &Path) -> usize {
+    blob_files(dir).len() + inline_blobs(dir)
+}
+
+/// A store that keeps every body in a file, for the tests about files.
+fn open_files_only(dir: &Path) -> Store {
+    let mut options = StoreOptions::default();
+    options.inline_max = 0;
+    Store::open_with(dir, options).unwrap()
 }
 
 // ---- buckets and CORS ------------------------------------------------------------------------
@@ -218,7 +243,7 @@ fn put_get_overwrite_delete() {
     assert_eq!(got, row);
     assert_eq!(got.meta, meta);
     assert_eq!(read_all(&store, &got), data);
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(held(dir.path()), 1);
 
     // forbid_overwrite refuses and leaves no file behind.
     let b = blob(&store, b"other");
@@ -226,18 +251,18 @@ fn put_get_overwrite_delete() {
         code(store.put_object("bk", "a/b.txt", ObjectMeta::default(), b, true, T0)),
         ErrorCode::FileAlreadyExists
     );
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(held(dir.path()), 1);
     assert_eq!(get(&store, "a/b.txt"), data);
 
     // Overwrite replaces the object and deletes the old blob file.
     put(&store, "a/b.txt", b"new");
     assert_eq!(get(&store, "a/b.txt"), b"new");
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(held(dir.path()), 1);
 
     assert!(store.delete_object("bk", "a/b.txt").unwrap());
     assert!(!store.delete_object("bk", "a/b.txt").unwrap());
     assert!(store.object("bk", "a/b.txt").unwrap().is_none());
-    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(held(dir.path()), 0);
 }
 
 #[test]
@@ -265,7 +290,7 @@ fn copy_shares_blobs() {
         (copy.etag.as_str(), copy.crc64),
         (src.etag.as_str(), src.crc64)
     );
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(held(dir.path()), 1);
 
     // Deleting the source keeps the shared blob for the copy.
     store.delete_object("bk", "src").unwrap();
@@ -311,7 +336,7 @@ fn copy_shares_blobs() {
 
     // The last reference gone, the file goes too.
     store.delete_object("other", "dst").unwrap();
-    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(held(dir.path()), 0);
 }
 
 fn get_in(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
@@ -354,7 +379,7 @@ fn complete_assembles_parts_without_copying() {
         assert_eq!(row.size, data.len() as u64);
         rows.push(row);
     }
-    assert_eq!(blob_files(dir.path()).len(), 4);
+    assert_eq!(held(dir.path()), 4);
 
     // ETags quoted, bare, lower-case: all accepted.
     let listed = vec![
@@ -389,7 +414,7 @@ fn complete_assembles_parts_without_copying() {
     assert_eq!(store.object("bk", "video/big.mp4").unwrap().unwrap(), obj);
     assert_eq!(get(&store, "video/big.mp4"), whole);
     // The unlisted part's blob is gone; the three used ones remain.
-    assert_eq!(blob_files(dir.path()).len(), 3);
+    assert_eq!(held(dir.path()), 3);
 
     // The upload id is now invalid everywhere.
     let id = &up.upload_id;
@@ -414,11 +439,11 @@ fn complete_assembles_parts_without_copying() {
         ErrorCode::NoSuchUpload
     );
     // The refused part left no file.
-    assert_eq!(blob_files(dir.path()).len(), 3);
+    assert_eq!(held(dir.path()), 3);
 
     // Deleting the object releases the parts' blobs.
     store.delete_object("bk", "video/big.mp4").unwrap();
-    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(held(dir.path()), 0);
 }
 
 #[test]
@@ -447,7 +472,7 @@ fn complete_all_and_overwrite() {
     assert!(obj.etag.ends_with("-2\""));
     assert_eq!(get(&store, "k"), [&a[..], &b[..]].concat());
     // The overwritten object's blob was released.
-    assert_eq!(blob_files(dir.path()).len(), 2);
+    assert_eq!(held(dir.path()), 2);
 }
 
 #[test]
@@ -572,7 +597,7 @@ fn part_replacement_and_abort() {
     let second = store.put_part("bk", "k", id, 1, b, later).unwrap();
     assert_ne!(first.etag, second.etag);
     // The replaced part's blob is released at once.
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(held(dir.path()), 1);
 
     let page = store.list_parts("bk", "k", id, 0, 1000).unwrap();
     assert_eq!(page.parts, vec![second.clone()]);
@@ -603,14 +628,10 @@ fn part_replacement_and_abort() {
         code(store.put_part("bk", "other", id, 2, b, T0)),
         ErrorCode::NoSuchUpload
     );
-    assert_eq!(
-        blob_files(dir.path()).len(),
-        1,
-        "refused parts leave no file"
-    );
+    assert_eq!(held(dir.path()), 1, "refused parts leave no file");
 
     store.abort_upload("bk", "k", id).unwrap();
-    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(held(dir.path()), 0);
     assert_eq!(code(store.upload("bk", "k", id)), ErrorCode::NoSuchUpload);
     assert!(store
         .list_uploads(
@@ -1038,7 +1059,7 @@ fn reopen_reads_everything_back() {
 fn recovery_removes_leftovers_and_keeps_referenced_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let (kept, deleted_path, deleted_bytes) = {
-        let store = Store::open(dir.path()).unwrap();
+        let store = open_files_only(dir.path());
         store.create_bucket("bk", T0).unwrap();
         let kept = put(&store, "kept", b"keep me");
         let gone = put(&store, "gone", b"delete me");
@@ -1101,7 +1122,7 @@ fn recovery_repairs_reference_counts() {
     store.delete_object("bk", "a").unwrap();
     assert_eq!(get(&store, "b"), b"shared");
     store.delete_object("bk", "b").unwrap();
-    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(held(dir.path()), 0);
 }
 
 #[test]
@@ -1168,12 +1189,13 @@ fn odd_keys_round_trip_and_never_become_paths() {
         });
         assert!(ok, "unexpected file {f:?}");
     }
-    assert_eq!(blob_files(dir.path()).len(), keys.len());
+    assert_eq!(held(dir.path()), keys.len());
 }
 
 #[test]
 fn abandoned_writers_and_unused_blobs_leave_nothing() {
-    let (dir, store) = open();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_files_only(dir.path());
     let before = files(dir.path());
     {
         let mut w = store.blob_writer().unwrap();
@@ -1187,4 +1209,188 @@ fn abandoned_writers_and_unused_blobs_leave_nothing() {
     let b = blob(&store, b"discarded explicitly");
     b.discard();
     assert_eq!(files(dir.path()), before);
+}
+
+// ---- inline bodies and group commit ------------------------------------------------------------
+
+#[test]
+fn small_bodies_live_in_the_database_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = bytes(KIB100, 61);
+    let (objects, upload_id) = {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket("bk", T0).unwrap();
+        let mut objects = vec![put(&store, "small", &bytes(4096, 60))];
+        objects.push(
+            store
+                .copy_object("bk", "small", "bk", "copy", None, false, T0)
+                .unwrap(),
+        );
+        // A multipart object of a file part and an inline last part.
+        let up = store
+            .create_upload("bk", "multi", ObjectMeta::default(), false, T0)
+            .unwrap();
+        let b = blob(&store, &big);
+        store
+            .put_part("bk", "multi", &up.upload_id, 1, b, T0)
+            .unwrap();
+        let b = blob(&store, b"tail");
+        store
+            .put_part("bk", "multi", &up.upload_id, 2, b, T0)
+            .unwrap();
+        objects.push(
+            store
+                .complete_upload("bk", "multi", &up.upload_id, CompleteParts::All, false, T0)
+                .unwrap(),
+        );
+        // An upload left pending with an inline part.
+        let pending = store
+            .create_upload("bk", "pending", ObjectMeta::default(), false, T0)
+            .unwrap();
+        let b = blob(&store, b"pending part");
+        store
+            .put_part("bk", "pending", &pending.upload_id, 1, b, T0)
+            .unwrap();
+        assert_eq!(blob_files(dir.path()).len(), 1, "only the 100 KiB part");
+        assert_eq!(
+            inline_blobs(dir.path()),
+            3,
+            "small (shared by copy), tail, pending"
+        );
+        (objects, pending.upload_id)
+    };
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.recovery_report(), Default::default());
+    for obj in &objects {
+        let back = store.object("bk", &obj.key).unwrap().unwrap();
+        assert_eq!(&back, obj);
+        assert_eq!(crc64::checksum(&read_all(&store, &back)), obj.crc64);
+    }
+    let mut whole = big.clone();
+    whole.extend_from_slice(b"tail");
+    assert_eq!(get(&store, "multi"), whole);
+
+    // Releasing the last reference drops the bytes; a shared blob stays for its other user.
+    store.delete_object("bk", "small").unwrap();
+    assert_eq!(get(&store, "copy"), bytes(4096, 60));
+    store.delete_object("bk", "copy").unwrap();
+    store.delete_object("bk", "multi").unwrap();
+    store.abort_upload("bk", "pending", &upload_id).unwrap();
+    assert_eq!(held(dir.path()), 0);
+}
+
+#[test]
+fn recovery_counts_inline_blobs_and_drops_unreferenced_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket("bk", T0).unwrap();
+        put(&store, "a", b"inline body");
+    }
+    {
+        let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
+        db.execute_batch(
+            "UPDATE blobs SET refs = 3;
+             INSERT INTO blobs (id, size, refs) VALUES ('00000000000000000000000000000000', 1, 1);
+             INSERT INTO blob_bytes (id, data) VALUES ('00000000000000000000000000000000', x'01');",
+        )
+        .unwrap();
+    }
+    assert_eq!(inline_blobs(dir.path()), 2);
+    let store = Store::open(dir.path()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!(report.counts_repaired, 2);
+    assert_eq!(report.missing_blobs, 0, "inline blobs have no file to miss");
+    assert_eq!(report.orphan_blobs_removed, 0);
+    assert_eq!(
+        inline_blobs(dir.path()),
+        1,
+        "the unreferenced one went with its row"
+    );
+    assert_eq!(get(&store, "a"), b"inline body");
+}
+
+#[test]
+fn a_version_1_data_dir_opens_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = {
+        let store = open_files_only(dir.path());
+        store.create_bucket("bk", T0).unwrap();
+        put(&store, "old", b"from before inline bodies")
+    };
+    {
+        // What a version-1 server left: no blob_bytes table.
+        let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
+        db.execute_batch("DROP TABLE blob_bytes; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.recovery_report(), Default::default());
+    assert_eq!(store.object("bk", "old").unwrap().unwrap(), old);
+    assert_eq!(get(&store, "old"), b"from before inline bodies");
+    put(&store, "new", b"stored inline");
+    assert_eq!(get(&store, "new"), b"stored inline");
+    assert_eq!(
+        (blob_files(dir.path()).len(), inline_blobs(dir.path())),
+        (1, 1)
+    );
+    drop(store);
+    let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.create_bucket("bk", T0).unwrap();
+    let threads: Vec<_> = (0..16u32)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..25u32 {
+                    let n = t * 100 + i;
+                    let data = bytes(4096, n);
+                    // Every fifth write fails (missing bucket); its neighbours must not.
+                    let bucket = if i % 5 == 4 { "missing" } else { "bk" };
+                    let b = blob(&store, &data);
+                    let got = store.put_object(
+                        bucket,
+                        &format!("k{n}"),
+                        ObjectMeta::default(),
+                        b,
+                        false,
+                        T0,
+                    );
+                    if bucket == "bk" {
+                        assert_eq!(got.unwrap().crc64, crc64::checksum(&data));
+                    } else {
+                        assert_eq!(code(got), ErrorCode::NoSuchBucket);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.recovery_report(), Default::default());
+    for t in 0..16u32 {
+        for i in 0..25u32 {
+            let n = t * 100 + i;
+            let found = store.object("bk", &format!("k{n}")).unwrap();
+            if i % 5 == 4 {
+                assert!(found.is_none());
+            } else {
+                assert_eq!(read_all(&store, &found.unwrap()), bytes(4096, n));
+            }
+        }
+    }
+    assert_eq!(held(dir.path()), 16 * 20, "failed writes left nothing");
 }

@@ -149,7 +149,7 @@ pub async fn ingest(
     max: u64,
 ) -> Result<FinishedBlob, ApiError> {
     checks.check_declared(max)?;
-    let mut writer = store.blob_writer()?;
+    let mut writer = store.blob_writer_for(checks.content_length)?;
     let mut sha = checks.content_sha256.map(|_| Sha256::new());
     while let Some(chunk) = next_chunk(body).await? {
         if writer.len() + chunk.len() as u64 > max {
@@ -165,9 +165,14 @@ pub async fn ingest(
             return Err(ApiError::new(ErrorCode::IncompleteBody));
         }
     }
-    let blob = tokio::task::spawn_blocking(move || writer.finish())
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::InternalError))??;
+    let blob = if writer.is_inline() {
+        // Kept in memory for the database: finishing does no I/O.
+        writer.finish()?
+    } else {
+        tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::InternalError))??
+    };
     checks.verify(Some(blob.md5), sha.map(|h| h.finalize().into()))?;
     Ok(blob)
 }

@@ -117,17 +117,34 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Receives one body into `tmp/`, hashing MD5 and CRC-64 as it goes.
+/// Receives one body, hashing MD5 and CRC-64 as it goes: in memory while it fits the store's
+/// inline limit (such a body is kept in the database, see [`super::inline`]), in a file under
+/// `tmp/` once it does not.
 ///
-/// Dropping it without [`finish`](BlobWriter::finish) deletes the temporary file, so a failed
+/// Dropping it without [`finish`](BlobWriter::finish) deletes any temporary file, so a failed
 /// or truncated body leaves nothing behind.
 pub struct BlobWriter {
     id: BlobId,
-    file: Option<BufWriter<File>>,
-    tmp_path: PathBuf,
     layout: Layout,
     md5: Md5,
     crc: Crc64,
+    /// Largest body kept in memory (and then in the database).
+    inline_max: u64,
+    sink: Sink,
+}
+
+/// Where received bytes go.
+enum Sink {
+    /// Still small enough to be stored inline.
+    Memory(Vec<u8>),
+    /// Spilled to `tmp/`.
+    File(TmpFile),
+}
+
+/// A body being written to `tmp/`.
+struct TmpFile {
+    file: Option<BufWriter<File>>,
+    path: PathBuf,
     /// Bytes handed to a background `fdatasync` so far.
     sync_requested: u64,
     /// The background sync in flight, if any: it pushes received bytes to disk while the
@@ -143,46 +160,37 @@ impl fmt::Debug for BlobWriter {
         f.debug_struct("BlobWriter")
             .field("id", &self.id)
             .field("len", &self.crc.len())
+            .field("inline", &matches!(self.sink, Sink::Memory(_)))
             .finish()
     }
 }
 
-impl BlobWriter {
-    pub(crate) fn create(layout: &Layout) -> Result<BlobWriter, StoreError> {
-        let id = BlobId::random();
-        let tmp_path = layout.tmp_dir().join(id.as_str());
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
-        Ok(BlobWriter {
-            id,
+impl TmpFile {
+    fn create(layout: &Layout, id: &BlobId) -> Result<TmpFile, StoreError> {
+        let path = layout.tmp_dir().join(id.as_str());
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        Ok(TmpFile {
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            tmp_path,
-            layout: layout.clone(),
-            md5: Md5::new(),
-            crc: Crc64::new(),
+            path,
             sync_requested: 0,
             background_sync: None,
         })
     }
 
-    /// Appends `data` to the body.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+    /// Appends `data`; `len` is the body's length after it.
+    fn write(&mut self, data: &[u8], len: u64) -> Result<(), StoreError> {
         let file = self.file.as_mut().expect("file is present until finish");
         file.write_all(data)?;
-        self.md5.update(data);
-        self.crc.update(data);
         let idle = self
             .background_sync
             .as_ref()
             .is_none_or(|h| h.is_finished());
-        if idle && self.len() - self.sync_requested >= EARLY_SYNC_EVERY {
+        if idle && len - self.sync_requested >= EARLY_SYNC_EVERY {
             self.join_background_sync()?;
             let file = self.file.as_mut().expect("file is present until finish");
             file.flush()?;
             let handle = file.get_ref().try_clone()?;
-            self.sync_requested = self.len();
+            self.sync_requested = len;
             self.background_sync = Some(std::thread::spawn(move || handle.sync_data()));
         }
         Ok(())
@@ -196,6 +204,81 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// fsync, rename into `blobs/`, fsync the shard directory; returns the blob's path.
+    fn finish(mut self, layout: &Layout, id: &BlobId) -> Result<BlobGuard, StoreError> {
+        self.join_background_sync()?;
+        let buffered = self.file.take().expect("file is present until finish");
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        let shard = layout.shard_dir(id);
+        let path = shard.join(id.as_str());
+        fs::rename(&self.path, &path)?;
+        // From here the file lives under blobs/; the guard removes it on error.
+        let guard = BlobGuard { path };
+        sync_dir(&shard)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            // Not finished: discard what was received. Unwritten buffer contents do not matter.
+            drop(file.into_parts());
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Removes a renamed blob file unless disarmed.
+struct BlobGuard {
+    path: PathBuf,
+}
+
+impl BlobWriter {
+    /// A writer for a body of `expected` bytes if known: one that cannot fit `inline_max`
+    /// goes straight to a file.
+    pub(crate) fn create(
+        layout: &Layout,
+        inline_max: u64,
+        expected: Option<u64>,
+    ) -> Result<BlobWriter, StoreError> {
+        let id = BlobId::random();
+        let sink = match expected {
+            Some(n) if n > inline_max => Sink::File(TmpFile::create(layout, &id)?),
+            Some(n) => Sink::Memory(Vec::with_capacity(n as usize)),
+            None => Sink::Memory(Vec::new()),
+        };
+        Ok(BlobWriter {
+            id,
+            layout: layout.clone(),
+            md5: Md5::new(),
+            crc: Crc64::new(),
+            inline_max,
+            sink,
+        })
+    }
+
+    /// Appends `data` to the body.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        let len = self.len() + data.len() as u64;
+        if let Sink::Memory(buf) = &mut self.sink {
+            if len > self.inline_max {
+                let mut file = TmpFile::create(&self.layout, &self.id)?;
+                file.write(buf, buf.len() as u64)?;
+                self.sink = Sink::File(file);
+            }
+        }
+        match &mut self.sink {
+            Sink::Memory(buf) => buf.extend_from_slice(data),
+            Sink::File(file) => file.write(data, len)?,
+        }
+        self.md5.update(data);
+        self.crc.update(data);
+        Ok(())
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.crc.len()
@@ -206,46 +289,50 @@ impl BlobWriter {
         self.crc.is_empty()
     }
 
-    /// Makes the body durable under `blobs/`: fsync the file, rename it out of `tmp/`, fsync
-    /// the shard directory. The blob is not yet referenced by any row; hand it to a `Store`
-    /// call, which records it (or deletes it if the call fails).
-    pub fn finish(mut self) -> Result<FinishedBlob, StoreError> {
-        self.join_background_sync()?;
-        let buffered = self.file.take().expect("file is present until finish");
-        let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        let shard = self.layout.shard_dir(&self.id);
-        let path = shard.join(self.id.as_str());
-        fs::rename(&self.tmp_path, &path)?;
-        // From here the file lives under blobs/; the FinishedBlob guard removes it on error.
-        let blob = FinishedBlob {
-            id: self.id.clone(),
-            size: self.crc.len(),
-            md5: self.md5.clone().finalize().into(),
-            crc64: self.crc.value(),
-            path,
-            recorded: false,
+    /// Whether the body so far is held in memory, to be stored inline; then
+    /// [`finish`](BlobWriter::finish) does no I/O.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.sink, Sink::Memory(_))
+    }
+
+    /// Ends the body. An inline body is returned as is (the commit that records it makes it
+    /// durable); a file is made durable under `blobs/`: fsync the file, rename it out of
+    /// `tmp/`, fsync the shard directory. The blob is not yet referenced by any row; hand it
+    /// to a `Store` call, which records it (or deletes it if the call fails).
+    pub fn finish(self) -> Result<FinishedBlob, StoreError> {
+        let BlobWriter {
+            id,
+            layout,
+            md5,
+            crc,
+            sink,
+            ..
+        } = self;
+        let body = match sink {
+            Sink::Memory(bytes) => Body::Inline(bytes),
+            Sink::File(file) => Body::File(file.finish(&layout, &id)?),
         };
-        sync_dir(&shard)?;
-        Ok(blob)
+        Ok(FinishedBlob {
+            id,
+            size: crc.len(),
+            md5: md5.finalize().into(),
+            crc64: crc.value(),
+            body,
+        })
     }
 }
 
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            // Not finished: discard what was received. Unwritten buffer contents do not matter.
-            drop(file.into_parts());
-            let _ = fs::remove_file(&self.tmp_path);
-        }
-    }
+/// Where a finished blob's bytes are.
+enum Body {
+    /// In memory, to be inserted into the database with the blob's row.
+    Inline(Vec<u8>),
+    /// A durable file under `blobs/`, removed unless recorded.
+    File(BlobGuard),
 }
 
-/// A durable body that no row references yet.
+/// A durable (file) or ready-to-insert (inline) body that no row references yet.
 ///
 /// Passing it to a `Store` method records it; dropping it instead deletes its file.
-#[derive(Debug)]
 pub struct FinishedBlob {
     /// The blob's id.
     pub id: BlobId,
@@ -255,8 +342,17 @@ pub struct FinishedBlob {
     pub md5: [u8; 16],
     /// CRC-64/XZ (crc64ecma) of the bytes.
     pub crc64: u64,
-    path: PathBuf,
-    recorded: bool,
+    body: Body,
+}
+
+impl fmt::Debug for FinishedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FinishedBlob")
+            .field("id", &self.id)
+            .field("size", &self.size)
+            .field("inline", &self.is_inline())
+            .finish_non_exhaustive()
+    }
 }
 
 impl FinishedBlob {
@@ -265,21 +361,61 @@ impl FinishedBlob {
         osspart_protocol::etag::of_md5(&self.md5)
     }
 
+    /// Whether the bytes go into the database rather than a file.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.body, Body::Inline(_))
+    }
+
+    /// The bytes of an inline blob.
+    pub(crate) fn inline_bytes(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Inline(bytes) => Some(bytes),
+            Body::File(_) => None,
+        }
+    }
+
     /// Deletes the blob without recording it (e.g. its Content-MD5 did not match).
     pub fn discard(self) {
         drop(self);
     }
 
     /// A row now references the blob: keep the file.
-    pub(crate) fn mark_recorded(mut self) {
-        self.recorded = true;
+    pub(crate) fn mark_recorded(self) {
+        if let Body::File(guard) = self.body {
+            std::mem::forget(guard);
+        }
     }
 }
 
-impl Drop for FinishedBlob {
+impl Drop for BlobGuard {
     fn drop(&mut self) {
-        if !self.recorded {
-            let _ = fs::remove_file(&self.path);
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// An open blob's bytes: its file, or its inline bytes read from the database.
+#[derive(Debug)]
+pub enum BlobReader {
+    /// A file under `blobs/`.
+    File(File),
+    /// Bytes stored in the database.
+    Inline(std::io::Cursor<Vec<u8>>),
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            BlobReader::File(f) => f.read(buf),
+            BlobReader::Inline(c) => c.read(buf),
+        }
+    }
+}
+
+impl std::io::Seek for BlobReader {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self {
+            BlobReader::File(f) => f.seek(pos),
+            BlobReader::Inline(c) => c.seek(pos),
         }
     }
 }
@@ -320,7 +456,7 @@ mod tests {
     #[test]
     fn finish_hashes_and_moves_into_blobs() {
         let (_dir, layout) = layout();
-        let mut w = BlobWriter::create(&layout).unwrap();
+        let mut w = BlobWriter::create(&layout, 0, None).unwrap();
         w.write(b"12345").unwrap();
         w.write(b"6789").unwrap();
         assert_eq!(w.len(), 9);
@@ -339,18 +475,49 @@ mod tests {
     #[test]
     fn dropped_writer_and_unrecorded_blob_leave_nothing() {
         let (_dir, layout) = layout();
-        let mut w = BlobWriter::create(&layout).unwrap();
+        let mut w = BlobWriter::create(&layout, 0, None).unwrap();
         w.write(&[7u8; 1000]).unwrap();
         assert_eq!(count_files(&layout.tmp_dir()), 1);
         drop(w);
         assert_eq!(count_files(&layout.tmp_dir()), 0);
 
-        let mut w = BlobWriter::create(&layout).unwrap();
+        let mut w = BlobWriter::create(&layout, 0, None).unwrap();
         w.write(b"abc").unwrap();
         let blob = w.finish().unwrap();
         assert_eq!(count_files(&layout.blobs_dir()), 1);
         blob.discard();
         assert_eq!(count_files(&layout.blobs_dir()), 0);
+        assert_eq!(count_files(&layout.tmp_dir()), 0);
+    }
+
+    #[test]
+    fn small_bodies_stay_in_memory_and_large_ones_spill() {
+        let (_dir, layout) = layout();
+        let mut w = BlobWriter::create(&layout, 8, None).unwrap();
+        w.write(b"1234").unwrap();
+        w.write(b"5678").unwrap();
+        assert!(w.is_inline());
+        assert_eq!(count_files(&layout.tmp_dir()), 0);
+        let blob = w.finish().unwrap();
+        assert_eq!(blob.inline_bytes(), Some(&b"12345678"[..]));
+        assert_eq!(count_files(&layout.blobs_dir()), 0);
+
+        let mut w = BlobWriter::create(&layout, 8, None).unwrap();
+        w.write(b"12345").unwrap();
+        w.write(b"6789").unwrap();
+        assert!(!w.is_inline(), "spilled past the limit");
+        let blob = w.finish().unwrap();
+        assert_eq!(blob.crc64, 0x995D_C9BB_DF19_39FA);
+        assert_eq!(blob.inline_bytes(), None);
+        assert_eq!(fs::read(layout.blob_path(&blob.id)).unwrap(), b"123456789");
+        drop(blob);
+        assert_eq!(count_files(&layout.blobs_dir()), 0);
+
+        // A declared length beyond the limit goes to a file from the start.
+        let w = BlobWriter::create(&layout, 8, Some(9)).unwrap();
+        assert!(!w.is_inline());
+        assert_eq!(count_files(&layout.tmp_dir()), 1);
+        drop(w);
         assert_eq!(count_files(&layout.tmp_dir()), 0);
     }
 }

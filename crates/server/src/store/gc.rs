@@ -8,10 +8,20 @@
 
 use rusqlite::{params, Transaction};
 
-use super::blobs::{BlobId, Layout};
+use super::blobs::{BlobId, FinishedBlob, Layout};
+use super::inline;
 use super::StoreError;
 
-/// Records a newly finished blob with one reference.
+/// Records a newly finished blob with one reference, and its bytes if it is inline.
+pub(crate) fn record(tx: &Transaction<'_>, blob: &FinishedBlob) -> Result<(), StoreError> {
+    insert(tx, &blob.id, blob.size)?;
+    if let Some(bytes) = blob.inline_bytes() {
+        inline::insert(tx, &blob.id, bytes)?;
+    }
+    Ok(())
+}
+
+/// Adds a blob row with one reference.
 pub(crate) fn insert(tx: &Transaction<'_>, id: &BlobId, size: u64) -> Result<(), StoreError> {
     tx.prepare_cached("INSERT INTO blobs (id, size, refs) VALUES (?1, ?2, 1)")?
         .execute(params![id.as_str(), size as i64])?;
@@ -32,21 +42,25 @@ pub(crate) fn retain<'a>(
     Ok(())
 }
 
-/// Drops one reference from each blob; those left with none lose their row and are pushed
-/// onto `dead`, to be deleted by [`delete_files`] once the transaction commits. Call it after
+/// Drops one reference from each blob; those left with none lose their row (and inline bytes);
+/// file blobs among them are pushed onto `dead`, to be deleted by [`delete_files`] once the
+/// transaction commits. Call it after
 /// the rows that referenced the blobs are gone.
 pub(crate) fn release<'a>(
     tx: &Transaction<'_>,
     ids: impl IntoIterator<Item = &'a BlobId>,
     dead: &mut Vec<BlobId>,
 ) -> Result<(), StoreError> {
-    // Most blobs have exactly one reference, so try the delete first: one statement per blob.
+    // Most blobs have exactly one reference, so try the delete first.
     let mut last = tx.prepare_cached("DELETE FROM blobs WHERE id = ?1 AND refs = 1")?;
     let mut dec =
         tx.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE id = ?1 AND refs > 1")?;
     for id in ids {
+        let inline = inline::drop_if_last(tx, id)?;
         if last.execute([id.as_str()])? == 1 {
-            dead.push(id.clone());
+            if !inline {
+                dead.push(id.clone());
+            }
         } else if dec.execute([id.as_str()])? != 1 {
             return Err(StoreError::Corrupt(format!(
                 "blob {id} released more often than referenced"

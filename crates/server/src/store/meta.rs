@@ -10,14 +10,17 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
 use super::blobs::{BlobId, Layout};
+use super::inline;
 use super::listing::Seek;
 use super::{
     BucketRow, ObjectMeta, ObjectRow, ObjectSummary, ObjectType, PartRow, Segment, StoreError,
     UploadRow,
 };
 
-/// Bumped when the schema changes incompatibly.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped when the schema changes. 2 added `blob_bytes` (inline bodies); a version-1 database
+/// is upgraded on open by creating it, and then refused by older servers, whose recovery would
+/// take inline blobs for missing files.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
@@ -105,6 +108,7 @@ pub(crate) fn open(layout: &Layout) -> Result<Connection, StoreError> {
         )));
     }
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(inline::SCHEMA)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(conn)
 }

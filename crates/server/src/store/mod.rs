@@ -1,8 +1,10 @@
 //! Durable storage for `osspart serve`: buckets, objects, multipart uploads.
 //!
-//! Invariant: what a successful call reports is on disk. Bodies become immutable blob files
-//! (fsynced and renamed into `blobs/`) before any row names them; every change to metadata is
-//! one SQLite transaction (WAL, `synchronous=FULL`); blob files are deleted only after the
+//! Invariant: what a successful call reports is on disk. Small bodies are inserted with their
+//! rows (`inline`); larger ones become immutable blob files (fsynced and renamed into `blobs/`)
+//! before any row names them; every change to metadata is one SQLite transaction (WAL,
+//! `synchronous=FULL`), committed by the single writer, possibly together with other writes
+//! (`group_commit`), and answered only after that commit; blob files are deleted only after the
 //! commit that dropped their last reference. So after any crash the store holds exactly the
 //! acknowledged state plus, at worst, unreferenced files that start-up recovery removes.
 //! Object keys are database values only and never become file paths.
@@ -12,6 +14,8 @@
 mod blobs;
 mod complete;
 mod gc;
+mod group_commit;
+mod inline;
 mod listing;
 mod meta;
 mod recovery;
@@ -20,18 +24,20 @@ use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::ErrorCode;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use blobs::{BlobId, BlobWriter, FinishedBlob};
+pub use blobs::{BlobId, BlobReader, BlobWriter, FinishedBlob};
+pub use inline::DEFAULT_INLINE_MAX;
 pub use recovery::RecoveryReport;
 
 use blobs::Layout;
+use group_commit::Writer;
 use listing::Seek;
 use meta::StoredPart;
 
@@ -297,6 +303,23 @@ pub struct ListPage<T> {
 /// Read-only connections kept open beside the writer.
 const READERS: usize = 4;
 
+/// How a store is opened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Largest body kept in the database instead of a file (0: every body is a file).
+    /// Default [`DEFAULT_INLINE_MAX`].
+    pub inline_max: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            inline_max: DEFAULT_INLINE_MAX,
+        }
+    }
+}
+
 /// Handle on an open data directory. Cheap to clone; all clones share one writer connection,
 /// a few reader connections and the directory lock, released when the last clone is dropped.
 #[derive(Clone)]
@@ -306,13 +329,15 @@ pub struct Store {
 
 struct Inner {
     layout: Layout,
-    conn: Mutex<Connection>,
+    /// The writer thread, owner of the write connection.
+    writer: Writer,
+    inline_max: u64,
     /// Read-only connections: reads take a free one instead of queueing behind a durable
     /// commit on the writer.
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
     /// Time stamp (ns) in the newest upload id; ids take a strictly larger one.
-    last_upload_stamp: AtomicU64,
+    last_upload_stamp: Arc<AtomicU64>,
     recovery: RecoveryReport,
     /// Held open for its exclusive lock.
     _lock: File,
@@ -332,6 +357,11 @@ impl Store {
     /// Takes an exclusive lock on `<dir>/LOCK` ([`StoreError::Locked`] if another store
     /// holds it) and runs start-up recovery before returning.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`open`](Store::open) with non-default options.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let layout = Layout::new(dir);
         std::fs::create_dir_all(dir)?;
         let lock = File::options()
@@ -359,10 +389,11 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 layout,
-                conn: Mutex::new(conn),
+                writer: Writer::start(conn)?,
+                inline_max: options.inline_max,
                 readers,
                 next_reader: std::sync::atomic::AtomicUsize::new(0),
-                last_upload_stamp: AtomicU64::new(last_stamp),
+                last_upload_stamp: Arc::new(AtomicU64::new(last_stamp)),
                 recovery,
                 _lock: lock,
             }),
@@ -377,12 +408,6 @@ impl Store {
     /// What start-up recovery repaired when this store was opened.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.inner.recovery
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic mid-call rolled its transaction back when the Transaction dropped, so the
-        // connection is still consistent.
-        self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` in one read transaction (one consistent snapshot) on a free reader.
@@ -404,50 +429,50 @@ impl Store {
         Ok(out)
     }
 
-    /// Runs `f` in one write transaction, records `blob` if it commits, then deletes the files
-    /// of blobs `f` left unreferenced.
-    fn write<T>(
-        &self,
-        blob: Option<FinishedBlob>,
-        f: impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut dead = Vec::new();
-        let out = {
-            let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // An error before the commit drops `blob`, deleting its file.
-            let out = f(&tx, &mut dead)?;
-            let committed = tx.commit();
-            // If COMMIT failed, it may still have reached the disk; keep the file and let
-            // recovery decide by what the database says.
-            if let Some(blob) = blob {
-                blob.mark_recorded();
-            }
-            committed?;
-            out
-        };
-        gc::delete_files(&self.inner.layout, &dead);
-        Ok(out)
+    /// Records `blob` (if any) and runs `f` in one write transaction (shared with other
+    /// writes, in its own savepoint; see `group_commit`), then deletes the files of blobs `f`
+    /// left unreferenced. Returns after the commit.
+    fn write<T, F>(&self, blob: Option<FinishedBlob>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let outcome = self.inner.writer.submit(blob, f);
+        gc::delete_files(&self.inner.layout, &outcome.dead);
+        outcome.result
     }
 
     // ---- blobs -----------------------------------------------------------------------------
 
-    /// Starts receiving a body into `tmp/`.
+    /// Starts receiving a body of unknown length: in memory while it fits the inline limit,
+    /// then into `tmp/`.
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
-        BlobWriter::create(&self.inner.layout)
+        self.blob_writer_for(None)
     }
 
-    /// Opens a blob of a manifest for reading.
-    pub fn open_blob(&self, id: &BlobId) -> Result<File, StoreError> {
-        Ok(File::open(self.inner.layout.blob_path(id))?)
+    /// Starts receiving a body of `expected` bytes if known: one too big to be kept inline
+    /// goes straight to `tmp/`.
+    pub fn blob_writer_for(&self, expected: Option<u64>) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(&self.inner.layout, self.inner.inline_max, expected)
+    }
+
+    /// Opens a blob of a manifest for reading: its inline bytes or its file.
+    pub fn open_blob(&self, id: &BlobId) -> Result<BlobReader, StoreError> {
+        match self.read(|c| inline::read(c, id))? {
+            Some(bytes) => Ok(BlobReader::Inline(std::io::Cursor::new(bytes))),
+            None => Ok(BlobReader::File(File::open(
+                self.inner.layout.blob_path(id),
+            )?)),
+        }
     }
 
     // ---- buckets ---------------------------------------------------------------------------
 
     /// Creates a bucket; `BucketAlreadyExists` if it exists.
     pub fn create_bucket(&self, name: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.write(None, |tx, _| {
-            if meta::insert_bucket(tx, name, now)? {
+        let name = name.to_owned();
+        self.write(None, move |tx, _| {
+            if meta::insert_bucket(tx, &name, now)? {
                 Ok(())
             } else {
                 Err(StoreError::api(ErrorCode::BucketAlreadyExists).with("BucketName", name))
@@ -468,22 +493,24 @@ impl Store {
     /// Deletes an empty bucket: `NoSuchBucket`; `BucketNotEmpty` while it holds objects or
     /// in-progress uploads.
     pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        self.write(None, |tx, _| {
-            meta::require_bucket(tx, name)?;
-            if meta::bucket_in_use(tx, name)? {
+        let name = name.to_owned();
+        self.write(None, move |tx, _| {
+            meta::require_bucket(tx, &name)?;
+            if meta::bucket_in_use(tx, &name)? {
                 return Err(StoreError::api(ErrorCode::BucketNotEmpty).with("BucketName", name));
             }
-            meta::delete_bucket(tx, name)?;
+            meta::delete_bucket(tx, &name)?;
             Ok(())
         })
     }
 
     /// Stores the bucket's CORS document (verbatim XML); `NoSuchBucket`.
     pub fn put_cors(&self, bucket: &str, config_xml: &str) -> Result<(), StoreError> {
-        self.write(None, |tx, _| {
-            match meta::set_cors(tx, bucket, Some(config_xml))? {
+        let (bucket, config_xml) = (bucket.to_owned(), config_xml.to_owned());
+        self.write(None, move |tx, _| {
+            match meta::set_cors(tx, &bucket, Some(&config_xml))? {
                 true => Ok(()),
-                false => Err(StoreError::no_such_bucket(bucket)),
+                false => Err(StoreError::no_such_bucket(&bucket)),
             }
         })
     }
@@ -495,9 +522,12 @@ impl Store {
 
     /// Removes the bucket's CORS document (no error if unset); `NoSuchBucket`.
     pub fn delete_cors(&self, bucket: &str) -> Result<(), StoreError> {
-        self.write(None, |tx, _| match meta::set_cors(tx, bucket, None)? {
-            true => Ok(()),
-            false => Err(StoreError::no_such_bucket(bucket)),
+        let bucket = bucket.to_owned();
+        self.write(None, move |tx, _| {
+            match meta::set_cors(tx, &bucket, None)? {
+                true => Ok(()),
+                false => Err(StoreError::no_such_bucket(&bucket)),
+            }
         })
     }
 
@@ -530,11 +560,10 @@ impl Store {
                 size: blob.size,
             }],
         };
-        self.write(Some(blob), |tx, dead| {
-            meta::require_bucket(tx, bucket)?;
-            replace_object(tx, bucket, key, forbid_overwrite, dead)?;
-            let seg = &row.manifest[0];
-            gc::insert(tx, &seg.blob, seg.size)?;
+        // `write` records the blob before the closure runs.
+        self.write(Some(blob), move |tx, dead| {
+            meta::require_bucket(tx, &row.bucket)?;
+            replace_object(tx, &row.bucket, &row.key, forbid_overwrite, dead)?;
             meta::insert_object(tx, &row)?;
             Ok(row)
         })
@@ -554,19 +583,21 @@ impl Store {
         forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        self.write(None, |tx, dead| {
-            meta::require_bucket(tx, src_bucket)?;
-            let (src_id, src) = meta::object_head(tx, src_bucket, src_key)?
-                .ok_or_else(|| StoreError::no_such_key(src_key))?;
-            meta::require_bucket(tx, dst_bucket)?;
+        let (src_bucket, src_key) = (src_bucket.to_owned(), src_key.to_owned());
+        let (dst_bucket, dst_key) = (dst_bucket.to_owned(), dst_key.to_owned());
+        self.write(None, move |tx, dead| {
+            meta::require_bucket(tx, &src_bucket)?;
+            let (src_id, src) = meta::object_head(tx, &src_bucket, &src_key)?
+                .ok_or_else(|| StoreError::no_such_key(&src_key))?;
+            meta::require_bucket(tx, &dst_bucket)?;
             let manifest = meta::manifest(tx, src_id)?;
             // Take the new references before releasing the target's old ones: when source
             // and target are the same object its blobs must never reach zero.
             gc::retain(tx, manifest.iter().map(|s| &s.blob))?;
-            replace_object(tx, dst_bucket, dst_key, forbid_overwrite, dead)?;
+            replace_object(tx, &dst_bucket, &dst_key, forbid_overwrite, dead)?;
             let row = ObjectRow {
-                bucket: dst_bucket.to_owned(),
-                key: dst_key.to_owned(),
+                bucket: dst_bucket,
+                key: dst_key,
                 last_modified: now,
                 meta: meta.unwrap_or(src.meta),
                 manifest,
@@ -594,9 +625,10 @@ impl Store {
 
     /// Deletes the object; whether it existed. `NoSuchBucket`.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
-        self.write(None, |tx, dead| {
-            meta::require_bucket(tx, bucket)?;
-            match meta::object_id(tx, bucket, key)? {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(None, move |tx, dead| {
+            meta::require_bucket(tx, &bucket)?;
+            match meta::object_id(tx, &bucket, &key)? {
                 None => Ok(false),
                 Some(id) => {
                     let blobs = meta::delete_object(tx, id)?;
@@ -641,15 +673,17 @@ impl Store {
         forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<UploadRow, StoreError> {
-        self.write(None, |tx, _| {
-            meta::require_bucket(tx, bucket)?;
-            if forbid_overwrite && meta::object_exists(tx, bucket, key)? {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let last_stamp = self.inner.last_upload_stamp.clone();
+        self.write(None, move |tx, _| {
+            meta::require_bucket(tx, &bucket)?;
+            if forbid_overwrite && meta::object_exists(tx, &bucket, &key)? {
                 return Err(StoreError::api(ErrorCode::FileAlreadyExists));
             }
             let row = UploadRow {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                upload_id: self.next_upload_id(now),
+                upload_id: next_upload_id(&last_stamp, now),
+                bucket,
+                key,
                 initiated: now,
                 meta,
                 forbid_overwrite,
@@ -657,16 +691,6 @@ impl Store {
             meta::insert_upload(tx, &row)?;
             Ok(row)
         })
-    }
-
-    /// A fresh upload id: 16 hex digits of a strictly increasing nanosecond stamp, then 16
-    /// random ones. Called with the connection locked, so stamps follow commit order.
-    fn next_upload_id(&self, now: OffsetDateTime) -> String {
-        let now_ns = u64::try_from(now.unix_timestamp_nanos()).unwrap_or(0);
-        let last = &self.inner.last_upload_stamp;
-        let stamp = now_ns.max(last.load(Ordering::Relaxed) + 1);
-        last.store(stamp, Ordering::Relaxed);
-        format!("{stamp:016X}{:016X}", rand::random::<u64>())
     }
 
     /// `Ok` when the upload is in progress for this bucket and key; `NoSuchUpload` when
@@ -717,11 +741,12 @@ impl Store {
             crc64: blob.crc64,
             last_modified: now,
         };
-        self.write(Some(blob), |tx, dead| {
-            check_upload(tx, bucket, key, upload_id)?;
-            let old = meta::part_blob(tx, upload_id, part_number)?;
-            gc::insert(tx, &part.blob, part.size)?;
-            meta::upsert_part(tx, upload_id, &part, now)?;
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        // `write` records the blob before the closure runs.
+        self.write(Some(blob), move |tx, dead| {
+            check_upload(tx, &bucket, &key, &upload_id)?;
+            let old = meta::part_blob(tx, &upload_id, part_number)?;
+            meta::upsert_part(tx, &upload_id, &part, now)?;
             gc::release(tx, old.iter(), dead)?;
             Ok(row)
         })
@@ -766,22 +791,23 @@ impl Store {
         forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        self.write(None, |tx, dead| {
-            let upload = find_upload(tx, bucket, key, upload_id)?;
-            let stored = meta::all_parts(tx, upload_id)?;
-            let assembly = complete::assemble(upload_id, &stored, &parts)?;
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.write(None, move |tx, dead| {
+            let upload = find_upload(tx, &bucket, &key, &upload_id)?;
+            let stored = meta::all_parts(tx, &upload_id)?;
+            let assembly = complete::assemble(&upload_id, &stored, &parts)?;
             replace_object(
                 tx,
-                bucket,
-                key,
+                &bucket,
+                &key,
                 forbid_overwrite || upload.forbid_overwrite,
                 dead,
             )?;
             // The chosen parts' references pass to the object unchanged.
-            meta::delete_upload(tx, upload_id)?;
+            meta::delete_upload(tx, &upload_id)?;
             let row = ObjectRow {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
+                bucket,
+                key,
                 size: assembly.size,
                 etag: assembly.etag,
                 crc64: assembly.crc64,
@@ -799,10 +825,11 @@ impl Store {
 
     /// Aborts the upload and discards its parts. `NoSuchUpload`.
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
-        self.write(None, |tx, dead| {
-            check_upload(tx, bucket, key, upload_id)?;
-            let blobs = meta::part_blobs(tx, upload_id)?;
-            meta::delete_upload(tx, upload_id)?;
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.write(None, move |tx, dead| {
+            check_upload(tx, &bucket, &key, &upload_id)?;
+            let blobs = meta::part_blobs(tx, &upload_id)?;
+            meta::delete_upload(tx, &upload_id)?;
             gc::release(tx, &blobs, dead)
         })
     }
@@ -839,6 +866,15 @@ impl Store {
             Ok(page)
         })
     }
+}
+
+/// A fresh upload id: 16 hex digits of a strictly increasing nanosecond stamp, then 16 random
+/// ones. Called on the writer thread, so stamps follow commit order.
+fn next_upload_id(last: &AtomicU64, now: OffsetDateTime) -> String {
+    let now_ns = u64::try_from(now.unix_timestamp_nanos()).unwrap_or(0);
+    let stamp = now_ns.max(last.load(Ordering::Relaxed) + 1);
+    last.store(stamp, Ordering::Relaxed);
+    format!("{stamp:016X}{:016X}", rand::random::<u64>())
 }
 
 /// The upload `upload_id` if it belongs to `bucket`/`key`.
@@ -897,24 +933,26 @@ mod tests {
     /// metadata only, so no data files are needed) and returns the Complete list.
     fn fake_parts(store: &Store, upload_id: &str, count: u32) -> Vec<(u32, String)> {
         let now = OffsetDateTime::now_utc();
-        let mut conn = store.conn();
-        let tx = conn.transaction().unwrap();
-        let mut listed = Vec::new();
-        for number in 1..=count {
-            let md5: [u8; 16] = rand::random();
-            let part = StoredPart {
-                number,
-                blob: BlobId::random(),
-                size: 102_400,
-                md5,
-                crc64: rand::random(),
-            };
-            gc::insert(&tx, &part.blob, part.size).unwrap();
-            meta::upsert_part(&tx, upload_id, &part, now).unwrap();
-            listed.push((number, hex::encode_upper(md5)));
-        }
-        tx.commit().unwrap();
-        listed
+        let upload_id = upload_id.to_owned();
+        store
+            .write(None, move |tx, _| {
+                let mut listed = Vec::new();
+                for number in 1..=count {
+                    let md5: [u8; 16] = rand::random();
+                    let part = StoredPart {
+                        number,
+                        blob: BlobId::random(),
+                        size: 102_400,
+                        md5,
+                        crc64: rand::random(),
+                    };
+                    gc::insert(tx, &part.blob, part.size)?;
+                    meta::upsert_part(tx, &upload_id, &part, now)?;
+                    listed.push((number, hex::encode_upper(md5)));
+                }
+                Ok(listed)
+            })
+            .unwrap()
     }
 
     #[test]
@@ -957,18 +995,23 @@ mod tests {
             assert!(obj.etag.ends_with("-10000\""));
             assert!(took < budget, "complete took {took:?}");
         }
-        let conn = store.conn();
-        let blobs: i64 = conn
-            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
-            .unwrap();
+        let count = |table: &'static str| {
+            store
+                .read(|c| {
+                    Ok(
+                        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                            r.get::<_, i64>(0)
+                        })?,
+                    )
+                })
+                .unwrap()
+        };
+        let blobs = count("blobs");
         assert_eq!(
             blobs, 10_000,
             "the overwritten object's blobs were released"
         );
-        let parts: i64 = conn
-            .query_row("SELECT count(*) FROM upload_parts", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(parts, 0);
+        assert_eq!(count("upload_parts"), 0);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Start-up repair, run before the store serves anything.
 //!
 //! Invariant restored: `tmp/` is empty, every blob row's count equals the object segments and
-//! upload parts naming it (rows left with none are dropped), and every file under `blobs/` is
-//! named by a blob row. Crashes anywhere in the write path (tmp written, blob renamed but row
-//! not committed, row committed but file not yet deleted) all end here in the same state.
+//! upload parts naming it (rows left with none are dropped, with their inline bytes), and every
+//! file under `blobs/` is named by a blob row without inline bytes. Crashes anywhere in the
+//! write path (tmp written, blob renamed but row not committed, row committed but file not yet
+//! deleted) all end here in the same state; inline bodies commit atomically with their rows.
 
 use std::collections::HashSet;
 use std::fs;
@@ -23,7 +24,7 @@ pub struct RecoveryReport {
     pub orphan_blobs_removed: usize,
     /// Blob rows whose reference count was wrong and was corrected.
     pub counts_repaired: usize,
-    /// Referenced blobs whose file is missing (data loss outside our control; logged).
+    /// Referenced file blobs whose file is missing (data loss outside our control; logged).
     pub missing_blobs: usize,
 }
 
@@ -45,9 +46,13 @@ pub(crate) fn recover(
             &format!("UPDATE blobs SET refs = {counted} WHERE refs != {counted}"),
             [],
         )?;
+        // Inline bytes of dropped rows go with them (ON DELETE CASCADE).
         tx.execute("DELETE FROM blobs WHERE refs = 0", [])?;
         let ids = {
-            let mut stmt = tx.prepare("SELECT id FROM blobs")?;
+            let mut stmt = tx.prepare(
+                "SELECT id FROM blobs
+                 WHERE NOT EXISTS (SELECT 1 FROM blob_bytes WHERE blob_bytes.id = blobs.id)",
+            )?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             rows.collect::<Result<HashSet<_>, _>>()?
         };

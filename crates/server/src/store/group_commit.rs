@@ -1,0 +1,350 @@
+//! The single writer, with group commit.
+//!
+//! Every change to metadata runs on one thread that owns the write connection. Writes that
+//! arrive while a commit is on its way to disk wait in a queue, and the next transaction takes
+//! all of them: one WAL fsync then makes a whole group durable instead of one write each.
+//!
+//! Invariants: a caller hears its write's outcome only after the COMMIT containing it returned
+//! (WAL, `synchronous=FULL`: an acknowledged write is on disk). Each write runs in its own
+//! SAVEPOINT, so one that fails is rolled back alone and the others of its group still commit.
+//! A write that succeeded in a group whose COMMIT failed is reported as failed, keeping any
+//! blob file it recorded (the COMMIT may have reached the disk; start-up recovery decides).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::blobs::{BlobId, FinishedBlob};
+use super::{gc, StoreError};
+
+/// Most writes committed in one transaction; more wait for the next one.
+const MAX_GROUP: usize = 256;
+
+/// What a write's caller gets back.
+pub(crate) struct Outcome<T> {
+    /// The write's own result, or the group's commit failure.
+    pub(crate) result: Result<T, StoreError>,
+    /// File blobs the committed write left unreferenced, for the caller to delete.
+    pub(crate) dead: Vec<BlobId>,
+}
+
+/// A queued write with its result type erased.
+trait Job: Send {
+    /// Runs the write in the open transaction; false if it failed (then its savepoint is
+    /// rolled back).
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Reports the outcome once the group's transaction ended (`Err` = not committed).
+    fn deliver(self: Box<Self>, commit: Result<(), &str>);
+}
+
+struct Pending<T, F> {
+    write: Option<F>,
+    blob: Option<FinishedBlob>,
+    result: Option<Result<T, StoreError>>,
+    dead: Vec<BlobId>,
+    reply: mpsc::SyncSender<Outcome<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let write = self.write.take().expect("a write runs once");
+        let (blob, dead) = (self.blob.as_ref(), &mut self.dead);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(blob) = blob {
+                gc::record(tx, blob)?;
+            }
+            write(tx, dead)
+        }))
+        .unwrap_or_else(|_| Err(std::io::Error::other("a store write panicked").into()));
+        let ok = result.is_ok();
+        if !ok {
+            self.dead.clear();
+        }
+        self.result = Some(result);
+        ok
+    }
+
+    fn deliver(self: Box<Self>, commit: Result<(), &str>) {
+        let Pending {
+            blob,
+            result,
+            mut dead,
+            reply,
+            ..
+        } = *self;
+        let result = match (result, commit) {
+            (Some(Ok(value)), Ok(())) => {
+                if let Some(blob) = blob {
+                    blob.mark_recorded();
+                }
+                Ok(value)
+            }
+            (Some(Ok(_)), Err(e)) => {
+                // The COMMIT may still have reached the disk: keep the file, delete nothing.
+                if let Some(blob) = blob {
+                    blob.mark_recorded();
+                }
+                dead.clear();
+                Err(not_committed(e))
+            }
+            // Rolled back (or never run): no row names the blob, so dropping it deletes it.
+            (Some(Err(e)), _) => Err(e),
+            (None, commit) => Err(not_committed(commit.err().unwrap_or("not run"))),
+        };
+        let _ = reply.send(Outcome { result, dead });
+    }
+}
+
+fn not_committed(why: &str) -> StoreError {
+    std::io::Error::other(format!("the write was not committed: {why}")).into()
+}
+
+/// Handle on the writer thread; dropping it lets queued writes finish, then closes the
+/// connection.
+pub(crate) struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `conn`.
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (queue, rx) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("osspart-writer".into())
+            .spawn(move || serve(conn, rx))?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Records `blob` (if any) and runs `write` in the next group's transaction; returns once
+    /// that transaction has ended.
+    pub(crate) fn submit<T, F>(&self, blob: Option<FinishedBlob>, write: F) -> Outcome<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Box::new(Pending {
+            write: Some(write),
+            blob,
+            result: None,
+            dead: Vec::new(),
+            reply,
+        });
+        let stopped = || Outcome {
+            result: Err(std::io::Error::other("the store's writer has stopped").into()),
+            dead: Vec::new(),
+        };
+        let queue = self.queue.as_ref().expect("present until drop");
+        if queue.send(job).is_err() {
+            return stopped();
+        }
+        answer.recv().unwrap_or_else(|_| stopped())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: one group per transaction until every handle is gone.
+fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, group);
+    }
+}
+
+/// Runs `group` in one transaction, each write in its own savepoint, commits once, then
+/// reports to every caller.
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let why = e.to_string();
+            for job in group {
+                job.deliver(Err(&why));
+            }
+            return;
+        }
+    };
+    let mut committed_any = false;
+    let mut broken = None;
+    for job in &mut group {
+        if let Err(e) = savepoint(&tx, "SAVEPOINT w") {
+            broken = Some(e.to_string());
+            break;
+        }
+        let step = if job.run(&tx) {
+            committed_any = true;
+            savepoint(&tx, "RELEASE w")
+        } else {
+            savepoint(&tx, "ROLLBACK TO w").and_then(|()| savepoint(&tx, "RELEASE w"))
+        };
+        if let Err(e) = step {
+            broken = Some(e.to_string());
+            break;
+        }
+        // Some errors (I/O, full disk) make SQLite roll the whole transaction back.
+        if tx.is_autocommit() {
+            broken = Some("the transaction was rolled back".into());
+            break;
+        }
+    }
+    let commit = match broken {
+        // Dropping the transaction rolls back whatever is left of it.
+        Some(why) => Err(why),
+        None if committed_any => tx.commit().map_err(|e| e.to_string()),
+        None => tx.rollback().map_err(|e| e.to_string()),
+    };
+    for job in group {
+        job.deliver(commit.as_ref().map(|_| ()).map_err(String::as_str));
+    }
+}
+
+fn savepoint(tx: &Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::blobs::Layout;
+    use crate::store::meta;
+    use std::sync::{Arc, Barrier};
+
+    type BoxedWrite =
+        Box<dyn FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<i64, StoreError> + Send>;
+
+    fn writer() -> (tempfile::TempDir, Layout, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        layout.create_dirs().unwrap();
+        let conn = meta::open(&layout).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .unwrap();
+        (dir, layout, Writer::start(conn).unwrap())
+    }
+
+    fn insert(
+        v: i64,
+    ) -> impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<i64, StoreError> {
+        move |tx, _| {
+            tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(v)
+        }
+    }
+
+    /// Holds the writer inside a write until released, so that the writes submitted
+    /// meanwhile queue up and are committed as one group.
+    fn block(writer: &Arc<Writer>) -> (Arc<Barrier>, std::thread::JoinHandle<()>) {
+        let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let handle = {
+            let (writer, entered, release2) = (writer.clone(), entered.clone(), release.clone());
+            std::thread::spawn(move || {
+                let out = writer.submit(None, move |_, _| {
+                    entered.wait();
+                    release2.wait();
+                    Ok(())
+                });
+                out.result.unwrap();
+            })
+        };
+        entered.wait();
+        (release, handle)
+    }
+
+    #[test]
+    fn a_failing_write_does_not_fail_its_group() {
+        let (_dir, layout, writer) = writer();
+        let writer = Arc::new(writer);
+        let (release, blocker) = block(&writer);
+        let submit = |w: BoxedWrite| {
+            let writer = writer.clone();
+            std::thread::spawn(move || writer.submit(None, w).result)
+        };
+        let ok1 = submit(Box::new(insert(1)));
+        // Inserts a row, then fails: its insert must be rolled back, not committed.
+        let bad = submit(Box::new(|tx: &Transaction<'_>, _: &mut Vec<BlobId>| {
+            tx.execute("INSERT INTO t (v) VALUES (2)", [])?;
+            tx.execute("INSERT INTO t (v) VALUES ('not an integer')", [])?;
+            Ok(0)
+        }));
+        let panics = submit(Box::new(|tx: &Transaction<'_>, _: &mut Vec<BlobId>| {
+            tx.execute("INSERT INTO t (v) VALUES (4)", [])?;
+            panic!("a bug in one write");
+        }));
+        let ok3 = submit(Box::new(insert(3)));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        release.wait();
+        blocker.join().unwrap();
+        assert_eq!(ok1.join().unwrap().unwrap(), 1);
+        assert!(bad.join().unwrap().is_err());
+        assert!(panics.join().unwrap().is_err());
+        assert_eq!(ok3.join().unwrap().unwrap(), 3);
+        drop(Arc::try_unwrap(writer).ok().expect("no other handle"));
+
+        let conn = meta::open(&layout).unwrap();
+        let rows: Vec<i64> = conn
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [1, 3]);
+    }
+
+    #[test]
+    fn queued_writes_share_one_commit() {
+        let (_dir, layout, writer) = writer();
+        let writer = Arc::new(writer);
+        let commits_before = wal_frames(&layout);
+        let (release, blocker) = block(&writer);
+        let threads: Vec<_> = (10..30)
+            .map(|v| {
+                let writer = writer.clone();
+                std::thread::spawn(move || writer.submit(None, insert(v)).result.unwrap())
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        release.wait();
+        blocker.join().unwrap();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The blocker's empty write committed nothing; the 20 queued inserts fit in the
+        // frames of one or two commits, far fewer than 20 separate ones would write.
+        let frames = wal_frames(&layout) - commits_before;
+        assert!(frames <= 4, "{frames} WAL frames for 20 grouped inserts");
+    }
+
+    /// Frames in the WAL so far (each commit writes at least one).
+    fn wal_frames(layout: &Layout) -> u64 {
+        let len = std::fs::metadata(layout.root().join("meta.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        len.saturating_sub(32) / (24 + 4096)
+    }
+}
