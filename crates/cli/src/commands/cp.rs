@@ -195,15 +195,17 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
                     "upload_id": out.upload_id, "parts_sent": out.parts_sent, "parts_kept": out.parts_kept, "bytes_sent": out.bytes_sent,
                 }));
             } else {
+                let how = match out.upload_id {
+                    Some(_) => format!("{} parts sent, {} kept", out.parts_sent, out.parts_kept),
+                    None => "one PutObject".to_owned(),
+                };
                 println!(
-                    "uploaded oss://{}/{} ({}, etag {}, crc64 {}; {} parts sent, {} kept)",
+                    "uploaded oss://{}/{} ({}, etag {}, crc64 {}; {how})",
                     out.bucket,
                     out.name,
                     human_bytes(out.size),
                     out.etag,
                     out.crc64,
-                    out.parts_sent,
-                    out.parts_kept
                 );
             }
             Ok(())

@@ -287,7 +287,9 @@ impl Report {
                 count(c.deleted as usize, "file")
             ));
         }
-        parts.push(format!("{} unchanged or skipped", c.skipped));
+        if c.skipped > 0 || parts.is_empty() {
+            parts.push(format!("{} unchanged or skipped", c.skipped));
+        }
         if c.failed > 0 {
             parts.push(format!("{} failed", c.failed));
         }
