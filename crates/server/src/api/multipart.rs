@@ -89,9 +89,10 @@ pub async fn upload_part(
     }
     let blob = body::ingest(&ctx.state.store, body, &checks, limits::MAX_PART_SIZE).await?;
     let md5 = blob.md5;
-    let now = ctx.now;
     let part = ctx
-        .store(move |s| s.put_part(&bucket, &key, &upload_id, part_number, blob, now))
+        .state
+        .store
+        .put_part_async(&bucket, &key, &upload_id, part_number, blob, ctx.now)
         .await?;
     Ok(part_response(&part, Some(md5)))
 }

@@ -96,15 +96,34 @@ pub async fn put_object(
         meta,
         forbid_overwrite,
     } = req;
-    ctx.require_bucket(&bucket).await?;
-    let checks = BodyChecks::from_headers(ctx.headers)?;
-    if checks.content_length.is_none() && !is_chunked(ctx) {
-        return Err(ApiError::new(ErrorCode::MissingContentLength));
+    // A body small enough to be stored inline is read before the bucket is looked up: the
+    // commit checks the bucket anyway, so a PUT to an existing bucket needs no extra read.
+    // A larger one is refused before a byte is read. Either way a missing bucket is the error
+    // reported first.
+    let small = declared_length(ctx).is_some_and(|n| n <= ctx.state.store.inline_max());
+    if !small {
+        ctx.require_bucket(&bucket).await?;
     }
-    let blob = body::ingest(&ctx.state.store, body, &checks, limits::MAX_OBJECT_PUT_SIZE).await?;
-    let now = ctx.now;
+    let received = async {
+        let checks = BodyChecks::from_headers(ctx.headers)?;
+        if checks.content_length.is_none() && !is_chunked(ctx) {
+            return Err(ApiError::new(ErrorCode::MissingContentLength));
+        }
+        body::ingest(&ctx.state.store, body, &checks, limits::MAX_OBJECT_PUT_SIZE).await
+    };
+    let blob = match received.await {
+        Ok(blob) => blob,
+        Err(e) => {
+            if small {
+                ctx.require_bucket(&bucket).await?;
+            }
+            return Err(e);
+        }
+    };
     let row = ctx
-        .store(move |s| s.put_object(&bucket, &key, meta, blob, forbid_overwrite, now))
+        .state
+        .store
+        .put_object_async(&bucket, &key, meta, blob, forbid_overwrite, ctx.now)
         .await?;
     let mut r = response::empty(StatusCode::OK);
     set_header(&mut r, "etag", &row.etag);
@@ -113,6 +132,17 @@ pub async fn put_object(
         set_header(&mut r, "content-md5", &STANDARD.encode(md5));
     }
     Ok(r)
+}
+
+/// The request's Content-Length, if present and well-formed.
+fn declared_length(ctx: &RequestContext<'_>) -> Option<u64> {
+    ctx.headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether the request body is chunked.

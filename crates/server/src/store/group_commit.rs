@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::blobs::{BlobId, FinishedBlob};
+use super::blobs::{BlobId, FinishedBlob, Layout};
 use super::{gc, StoreError};
 
 /// Most writes committed in one transaction; more wait for the next one.
@@ -36,7 +36,7 @@ trait Job: Send {
     /// rolled back).
     fn run(&mut self, tx: &Transaction<'_>) -> bool;
     /// Reports the outcome once the group's transaction ended (`Err` = not committed).
-    fn deliver(self: Box<Self>, commit: Result<(), &str>);
+    fn deliver(self: Box<Self>, commit: Result<(), &str>, layout: &Layout);
 }
 
 struct Pending<T, F> {
@@ -44,7 +44,23 @@ struct Pending<T, F> {
     blob: Option<FinishedBlob>,
     result: Option<Result<T, StoreError>>,
     dead: Vec<BlobId>,
-    reply: mpsc::SyncSender<Outcome<T>>,
+    reply: Reply<T>,
+}
+
+/// Where a write's outcome goes: a blocked thread or an awaiting task.
+enum Reply<T> {
+    Blocking(mpsc::SyncSender<Outcome<T>>),
+    Async(tokio::sync::oneshot::Sender<Outcome<T>>),
+}
+
+impl<T> Reply<T> {
+    /// Hands over the outcome; gives it back if the caller went away (a dropped request).
+    fn send(self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
+        match self {
+            Reply::Blocking(tx) => tx.send(outcome).map_err(|e| e.0),
+            Reply::Async(tx) => tx.send(outcome),
+        }
+    }
 }
 
 impl<T, F> Job for Pending<T, F>
@@ -70,7 +86,7 @@ where
         ok
     }
 
-    fn deliver(self: Box<Self>, commit: Result<(), &str>) {
+    fn deliver(self: Box<Self>, commit: Result<(), &str>, layout: &Layout) {
         let Pending {
             blob,
             result,
@@ -97,7 +113,17 @@ where
             (Some(Err(e)), _) => Err(e),
             (None, commit) => Err(not_committed(commit.err().unwrap_or("not run"))),
         };
-        let _ = reply.send(Outcome { result, dead });
+        if let Err(orphaned) = reply.send(Outcome { result, dead }) {
+            // Nobody will delete the files the write released: do it here.
+            gc::delete_files(layout, &orphaned.dead);
+        }
+    }
+}
+
+fn stopped<T>() -> Outcome<T> {
+    Outcome {
+        result: Err(std::io::Error::other("the store's writer has stopped").into()),
+        dead: Vec::new(),
     }
 }
 
@@ -113,12 +139,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `conn`.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread over `conn`, the database of `layout`.
+    pub(crate) fn start(conn: Connection, layout: Layout) -> Result<Writer, StoreError> {
         let (queue, rx) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("osspart-writer".into())
-            .spawn(move || serve(conn, rx))?;
+            .spawn(move || serve(conn, rx, &layout))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
@@ -133,6 +159,37 @@ impl Writer {
         F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
+        if !self.enqueue(blob, write, Reply::Blocking(reply)) {
+            return stopped();
+        }
+        answer.recv().unwrap_or_else(|_| stopped())
+    }
+
+    /// [`submit`](Writer::submit) for async callers: no thread blocks while the group commits.
+    pub(crate) fn submit_async<T, F>(
+        &self,
+        blob: Option<FinishedBlob>,
+        write: F,
+    ) -> impl std::future::Future<Output = Outcome<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = self.enqueue(blob, write, Reply::Async(reply));
+        async move {
+            match queued {
+                true => answer.await.unwrap_or_else(|_| stopped()),
+                false => stopped(),
+            }
+        }
+    }
+
+    fn enqueue<T, F>(&self, blob: Option<FinishedBlob>, write: F, reply: Reply<T>) -> bool
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
+    {
         let job = Box::new(Pending {
             write: Some(write),
             blob,
@@ -140,15 +197,8 @@ impl Writer {
             dead: Vec::new(),
             reply,
         });
-        let stopped = || Outcome {
-            result: Err(std::io::Error::other("the store's writer has stopped").into()),
-            dead: Vec::new(),
-        };
         let queue = self.queue.as_ref().expect("present until drop");
-        if queue.send(job).is_err() {
-            return stopped();
-        }
-        answer.recv().unwrap_or_else(|_| stopped())
+        queue.send(job).is_ok()
     }
 }
 
@@ -162,7 +212,7 @@ impl Drop for Writer {
 }
 
 /// The writer thread: one group per transaction until every handle is gone.
-fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, layout: &Layout) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -171,19 +221,19 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        commit_group(&mut conn, group, layout);
     }
 }
 
 /// Runs `group` in one transaction, each write in its own savepoint, commits once, then
 /// reports to every caller.
-fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>) {
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, layout: &Layout) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let why = e.to_string();
             for job in group {
-                job.deliver(Err(&why));
+                job.deliver(Err(&why), layout);
             }
             return;
         }
@@ -218,7 +268,7 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>) {
         None => tx.rollback().map_err(|e| e.to_string()),
     };
     for job in group {
-        job.deliver(commit.as_ref().map(|_| ()).map_err(String::as_str));
+        job.deliver(commit.as_ref().map(|_| ()).map_err(String::as_str), layout);
     }
 }
 
@@ -244,7 +294,7 @@ mod tests {
         let conn = meta::open(&layout).unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .unwrap();
-        (dir, layout, Writer::start(conn).unwrap())
+        (dir, layout.clone(), Writer::start(conn, layout).unwrap())
     }
 
     fn insert(

@@ -386,10 +386,11 @@ impl Store {
         let readers = (0..READERS)
             .map(|_| meta::open_reader(&layout).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let writer = Writer::start(conn, layout.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 layout,
-                writer: Writer::start(conn)?,
+                writer,
                 inline_max: options.inline_max,
                 readers,
                 next_reader: std::sync::atomic::AtomicUsize::new(0),
@@ -442,7 +443,29 @@ impl Store {
         outcome.result
     }
 
+    /// [`write`](Store::write) for async callers: awaits the commit without holding a thread,
+    /// deleting released files on the blocking pool.
+    async fn write_async<T, F>(&self, blob: Option<FinishedBlob>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let outcome = self.inner.writer.submit_async(blob, f).await;
+        if !outcome.dead.is_empty() {
+            let (layout, dead) = (self.inner.layout.clone(), outcome.dead);
+            tokio::task::spawn_blocking(move || gc::delete_files(&layout, &dead))
+                .await
+                .map_err(|_| std::io::Error::other("deleting released blobs panicked"))?;
+        }
+        outcome.result
+    }
+
     // ---- blobs -----------------------------------------------------------------------------
+
+    /// Largest body kept in the database instead of a file.
+    pub fn inline_max(&self) -> u64 {
+        self.inner.inline_max
+    }
 
     /// Starts receiving a body of unknown length: in memory while it fits the inline limit,
     /// then into `tmp/`.
@@ -545,28 +568,22 @@ impl Store {
         forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let row = ObjectRow {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            size: blob.size,
-            etag: blob.etag(),
-            crc64: blob.crc64,
-            object_type: ObjectType::Normal,
-            last_modified: now,
-            meta,
-            content_md5: Some(blob.md5),
-            manifest: vec![Segment {
-                blob: blob.id.clone(),
-                size: blob.size,
-            }],
-        };
-        // `write` records the blob before the closure runs.
-        self.write(Some(blob), move |tx, dead| {
-            meta::require_bucket(tx, &row.bucket)?;
-            replace_object(tx, &row.bucket, &row.key, forbid_overwrite, dead)?;
-            meta::insert_object(tx, &row)?;
-            Ok(row)
-        })
+        let write = put_object_write(bucket, key, meta, &blob, forbid_overwrite, now);
+        self.write(Some(blob), write)
+    }
+
+    /// [`put_object`](Store::put_object) for async callers (no thread waits for the commit).
+    pub async fn put_object_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        blob: FinishedBlob,
+        forbid_overwrite: bool,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        let write = put_object_write(bucket, key, meta, &blob, forbid_overwrite, now);
+        self.write_async(Some(blob), write).await
     }
 
     /// Copies an object by sharing its blobs (no byte is copied). `meta: None` keeps the
@@ -722,34 +739,22 @@ impl Store {
         blob: FinishedBlob,
         now: OffsetDateTime,
     ) -> Result<PartRow, StoreError> {
-        if !is_valid_part_number(part_number) {
-            return Err(StoreError::api(ErrorCode::InvalidArgument)
-                .with("ArgumentName", "partNumber")
-                .with("ArgumentValue", part_number.to_string()));
-        }
-        let part = StoredPart {
-            number: part_number,
-            blob: blob.id.clone(),
-            size: blob.size,
-            md5: blob.md5,
-            crc64: blob.crc64,
-        };
-        let row = PartRow {
-            part_number,
-            size: blob.size,
-            etag: blob.etag(),
-            crc64: blob.crc64,
-            last_modified: now,
-        };
-        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        // `write` records the blob before the closure runs.
-        self.write(Some(blob), move |tx, dead| {
-            check_upload(tx, &bucket, &key, &upload_id)?;
-            let old = meta::part_blob(tx, &upload_id, part_number)?;
-            meta::upsert_part(tx, &upload_id, &part, now)?;
-            gc::release(tx, old.iter(), dead)?;
-            Ok(row)
-        })
+        let write = put_part_write(bucket, key, upload_id, part_number, &blob, now)?;
+        self.write(Some(blob), write)
+    }
+
+    /// [`put_part`](Store::put_part) for async callers (no thread waits for the commit).
+    pub async fn put_part_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        blob: FinishedBlob,
+        now: OffsetDateTime,
+    ) -> Result<PartRow, StoreError> {
+        let write = put_part_write(bucket, key, upload_id, part_number, &blob, now)?;
+        self.write_async(Some(blob), write).await
     }
 
     /// One page of ListParts: parts numbered above `part_number_marker`, ascending, at most
@@ -866,6 +871,83 @@ impl Store {
             Ok(page)
         })
     }
+}
+
+/// The write of PutObject: `blob` (recorded by `write` before this runs) becomes the object
+/// `bucket/key`, replacing any existing one.
+fn put_object_write(
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+    blob: &FinishedBlob,
+    forbid_overwrite: bool,
+    now: OffsetDateTime,
+) -> impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<ObjectRow, StoreError> + Send + 'static
+{
+    let row = ObjectRow {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size: blob.size,
+        etag: blob.etag(),
+        crc64: blob.crc64,
+        object_type: ObjectType::Normal,
+        last_modified: now,
+        meta,
+        content_md5: Some(blob.md5),
+        manifest: vec![Segment {
+            blob: blob.id.clone(),
+            size: blob.size,
+        }],
+    };
+    move |tx, dead| {
+        meta::require_bucket(tx, &row.bucket)?;
+        replace_object(tx, &row.bucket, &row.key, forbid_overwrite, dead)?;
+        meta::insert_object(tx, &row)?;
+        Ok(row)
+    }
+}
+
+/// The write of UploadPart: `blob` (recorded by `write` before this runs) becomes part
+/// `part_number`, releasing an earlier part of that number. `InvalidArgument` for a number
+/// outside 1..=10000.
+fn put_part_write(
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: u32,
+    blob: &FinishedBlob,
+    now: OffsetDateTime,
+) -> Result<
+    impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<PartRow, StoreError> + Send + 'static,
+    StoreError,
+> {
+    if !is_valid_part_number(part_number) {
+        return Err(StoreError::api(ErrorCode::InvalidArgument)
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", part_number.to_string()));
+    }
+    let part = StoredPart {
+        number: part_number,
+        blob: blob.id.clone(),
+        size: blob.size,
+        md5: blob.md5,
+        crc64: blob.crc64,
+    };
+    let row = PartRow {
+        part_number,
+        size: blob.size,
+        etag: blob.etag(),
+        crc64: blob.crc64,
+        last_modified: now,
+    };
+    let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+    Ok(move |tx: &Transaction<'_>, dead: &mut Vec<BlobId>| {
+        check_upload(tx, &bucket, &key, &upload_id)?;
+        let old = meta::part_blob(tx, &upload_id, part_number)?;
+        meta::upsert_part(tx, &upload_id, &part, now)?;
+        gc::release(tx, old.iter(), dead)?;
+        Ok(row)
+    })
 }
 
 /// A fresh upload id: 16 hex digits of a strictly increasing nanosecond stamp, then 16 random
