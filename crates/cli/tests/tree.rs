@@ -390,6 +390,22 @@ fn unnamed_files_fail_alone_and_fail_fast_stops() {
         "{}",
         plain.stderr
     );
+    // --fail-fast: the unnamed file sorts first, so nothing after it starts.
+    let run = home
+        .run(&[
+            "cp",
+            "-r",
+            src,
+            "oss://odd/again/",
+            "--json",
+            "--fail-fast",
+            "--jobs",
+            "1",
+        ])
+        .code(1);
+    let (_, summary) = records(&run, src);
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["uploaded"], 0, "{}", run.stdout);
 }
 
 #[test]

@@ -46,6 +46,7 @@ struct Context<'a> {
     base: UploadOptions,
     download: DownloadOptions,
     dry_run: bool,
+    cancel: CancelHandle,
 }
 
 /// Runs `cp -r` (`delete` false) or `sync`.
@@ -121,6 +122,7 @@ pub async fn run(
                 size_hint: None,
             },
             dry_run: tree.dry_run,
+            cancel: cancel.clone(),
         };
         let ctrl_c = tokio::spawn({
             let cancel = cancel.clone();
@@ -209,6 +211,10 @@ async fn transfer(
 impl Context<'_> {
     /// Carries out one step; `None` when it was cut short by a pause.
     async fn execute(&self, step: Step) -> Option<Record> {
+        // Steps decided before a pause or a --fail-fast stop are not started.
+        if self.cancel.mode().is_some() {
+            return None;
+        }
         match step {
             Step::Upload(file) => self.upload(file).await,
             Step::Download(object) => Some(self.download(object).await),
