@@ -1,4 +1,4 @@
-//! The progress bar as a person sees it: `osspart cp` runs in a pseudo-terminal (util-linux
+//! The progress bars as a person sees them: `osspart cp` runs in a pseudo-terminal (util-linux
 //! `script`, part of every Debian system through the essential `bsdutils` package) and the
 //! screen output is read while the upload is under way.
 
@@ -56,15 +56,11 @@ fn is_mid_upload_frame(line: &str) -> bool {
         && parts_of(line).is_some_and(|(n, m)| n > 0 && n < m)
 }
 
-#[test]
-fn progress_bar_shows_bytes_rate_and_parts_in_a_terminal() {
-    let home = Home::new();
-    let file = home.file("big.bin", &pattern(SIZE, 3));
-    let command = format!(
-        "stty cols 160 rows 40; exec '{}' cp '{}' oss://tty/big.bin --part-size 100KiB --parallel 2",
-        support::osspart_bin().display(),
-        file.display()
-    );
+/// Runs `command` (a shell line) in a pseudo-terminal of 160 columns, watching the screen
+/// until a line `is_frame` accepts shows up while the command still runs. Returns that line,
+/// every screen line once the command ended; fails unless the command succeeded.
+fn watch_terminal(home: &Home, command: &str, is_frame: fn(&str) -> bool) -> (String, Vec<String>) {
+    let command = format!("stty cols 160 rows 40; exec {command}");
     let mut script = home.program("script");
     script
         .args(["-q", "-e", "-c", &command, "/dev/null"])
@@ -87,16 +83,15 @@ fn progress_bar_shows_bytes_rate_and_parts_in_a_terminal() {
         }
     });
 
-    // Watch the screen until a frame drawn mid-upload appears, while the upload still runs.
     let deadline = Instant::now() + Duration::from_secs(60);
     let frame = loop {
         let lines = screen_lines(&screen.lock().unwrap());
-        if let Some(frame) = lines.iter().find(|l| is_mid_upload_frame(l)) {
+        if let Some(frame) = lines.iter().find(|l| is_frame(l)) {
             break frame.clone();
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
-                "osspart ended ({status}) before a mid-upload frame was seen:\n{}",
+                "osspart ended ({status}) before a mid-transfer frame was seen:\n{}",
                 lines.join("\n")
             );
         }
@@ -111,8 +106,21 @@ fn progress_bar_shows_bytes_rate_and_parts_in_a_terminal() {
     let status = child.wait().expect("wait for script");
     reader.join().unwrap();
     let lines = screen_lines(&screen.lock().unwrap());
+    assert!(status.success(), "{status}:\n{}", lines.join("\n"));
+    (frame, lines)
+}
+
+#[test]
+fn progress_bar_shows_bytes_rate_and_parts_in_a_terminal() {
+    let home = Home::new();
+    let file = home.file("big.bin", &pattern(SIZE, 3));
+    let command = format!(
+        "'{}' cp '{}' oss://tty/big.bin --part-size 100KiB --parallel 2",
+        support::osspart_bin().display(),
+        file.display()
+    );
+    let (frame, lines) = watch_terminal(&home, &command, is_mid_upload_frame);
     let all = lines.join("\n");
-    assert!(status.success(), "{status}:\n{all}");
     // e.g. "uploading   [=====>   ] 12.50 MiB/40.00 MiB 11.90 MiB/s ETA 2s parts 128/410"
     assert!(frame.contains("/40.00 MiB"), "total bytes: {frame}");
     assert!(
@@ -135,6 +143,48 @@ fn progress_bar_shows_bytes_rate_and_parts_in_a_terminal() {
         .find(|l| l.starts_with("uploaded oss://tty/big.bin"))
         .unwrap_or_else(|| panic!("no summary line of its own:\n{all}"));
     assert!(summary.contains("410 parts sent, 0 kept"), "{summary}");
+}
+
+/// A tree bar frame mid-transfer: "files N/M" with N < M, bytes, a rate and an ETA.
+fn is_mid_tree_frame(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("files ") else {
+        return false;
+    };
+    let counts = rest
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.split_once('/'));
+    let partly = counts.is_some_and(
+        |(n, m)| matches!((n.parse::<u64>(), m.parse::<u64>()), (Ok(n), Ok(m)) if n > 0 && n < m),
+    );
+    partly && line.contains("MiB/") && line.contains("/s") && line.contains("ETA")
+}
+
+#[test]
+fn tree_bar_shows_files_bytes_rate_and_a_line_per_large_file() {
+    let home = Home::new();
+    for i in 0..12 {
+        home.file(&format!("tree/large/{i}.bin"), &pattern(3 << 20, 100 + i));
+    }
+    for i in 0..100 {
+        home.file(&format!("tree/small/{i}.txt"), &pattern(500, 200 + i));
+    }
+    let command = format!(
+        "'{}' cp -r '{}' oss://tty/tree/ --jobs 2 --parallel 1 --part-size 100KiB \
+         --multipart-threshold 1MiB",
+        support::osspart_bin().display(),
+        home.path().join("tree").display()
+    );
+    let (frame, lines) = watch_terminal(&home, &command, is_mid_tree_frame);
+    let all = lines.join("\n");
+    assert!(frame.contains("ETA"), "{frame}");
+    // Each large file gets a line of its own; small ones only count on the bar.
+    for i in 0..12 {
+        let name = format!("large/{i}.bin -> oss://tty/tree/large/{i}.bin (3.0 MiB)");
+        assert!(all.contains(&name), "no line for {name}:\n{all}");
+    }
+    assert!(!all.contains("small/1.txt ->"), "{all}");
+    assert!(all.contains("uploaded 112 files"), "{all}");
 }
 
 #[test]
