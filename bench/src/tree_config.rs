@@ -20,6 +20,8 @@ pub struct TreeConfig {
     pub big_size: u64,
     /// `osspart cp -r --jobs`: files in flight. Default 8 (the CLI's own default).
     pub jobs: usize,
+    /// `osspart --sign` (`v1` or `v4`); `None` leaves the CLI's default (V4). The peers sign V1.
+    pub osspart_sign: Option<String>,
     /// Files in flight for each peer SDK (thread pool / async workers). Default 16.
     pub peers_concurrency: usize,
     /// Run osspart only.
@@ -47,6 +49,7 @@ flags:
   --big-files N            files in the big tree, 0 skips it (200)
   --big-size SIZE          bytes per big file (5MiB)
   --jobs N                 osspart cp -r --jobs (8)
+  --osspart-sign v1|v4     osspart's signature version (the CLI's default, v4; the peers sign v1)
   --peers-concurrency N    files in flight for oss2 and ali-oss (16)
   --skip-peers             run osspart only
   --quick                  1,000 small files and 20 big ones
@@ -72,6 +75,7 @@ impl TreeConfig {
             big_files: 200,
             big_size: 5 * MIB,
             jobs: 8,
+            osspart_sign: None,
             peers_concurrency: 16,
             skip_peers: false,
             dir: root.join("target/tree-bench"),
@@ -119,6 +123,10 @@ impl TreeConfig {
                 }
                 "--big-size" => c.big_size = parse_size(&flag, &value)?,
                 "--jobs" => c.jobs = parse(&flag, &value)?,
+                "--osspart-sign" => match value.as_str() {
+                    "v1" | "v4" => c.osspart_sign = Some(value),
+                    _ => bail!("--osspart-sign takes v1 or v4"),
+                },
                 "--peers-concurrency" => c.peers_concurrency = parse(&flag, &value)?,
                 "--dir" => c.dir = PathBuf::from(value),
                 "--bin" => c.bin = PathBuf::from(value),

@@ -28,9 +28,9 @@ pub struct TreeRun {
     pub usage: Option<Usage>,
     /// Server CPU time over the child's run, if `/proc` told.
     pub server_cpu: Option<Duration>,
-    /// `Ok` if the bucket then held exactly the expected keys and bytes, else what was wrong
-    /// (or why the upload failed).
-    pub check: Result<(), String>,
+    /// `Ok` with the object types listed (`Normal`, `Multipart`) if the bucket then held
+    /// exactly the expected keys and bytes, else what was wrong (or why the upload failed).
+    pub check: Result<String, String>,
 }
 
 /// One tree's runs.
@@ -59,8 +59,9 @@ pub struct SyncRun {
     pub server_cpu: Option<Duration>,
     /// The `{"summary": true, ...}` line it printed, if any.
     pub summary: Option<String>,
-    /// `Ok` if the bucket still held exactly the tree afterwards, else what was wrong.
-    pub check: Result<(), String>,
+    /// `Ok` (object types) if the bucket still held exactly the tree afterwards, else what was
+    /// wrong.
+    pub check: Result<String, String>,
 }
 
 /// Everything `tree_bench` measured.
@@ -150,7 +151,7 @@ impl fmt::Display for TreeReport {
             writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---|")?;
             for r in &t.runs {
                 let check = match &r.check {
-                    Ok(()) => "ok".to_owned(),
+                    Ok(types) => format!("ok ({types})"),
                     Err(e) => format!("FAILED: {}", e.lines().next().unwrap_or("")),
                 };
                 let server = r.server_cpu.map(|c| c.as_secs_f64() * 1e6 / t.files as f64);

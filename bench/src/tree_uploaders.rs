@@ -91,11 +91,16 @@ fn help_text(bin: &Path, subcommand: &str) -> Result<String, String> {
 }
 
 /// `osspart cp -r ROOT oss://BUCKET/PREFIX --jobs N --json`.
-pub fn osspart_cp(env: &UploadEnv, jobs: usize) -> TreeUploader {
+pub fn osspart_cp(env: &UploadEnv, jobs: usize, sign: Option<&str>) -> TreeUploader {
     let env = env.clone();
+    let sign = sign.map(str::to_owned);
+    let sign_text = sign.as_deref().map_or_else(
+        || " (V4 signing, the default)".to_owned(),
+        |s| format!(" --sign {s}"),
+    );
     TreeUploader {
         name: "osspart",
-        describe: format!("osspart cp -r DIR oss://BUCKET/PREFIX --jobs {jobs} --json"),
+        describe: format!("osspart cp -r DIR oss://BUCKET/PREFIX --jobs {jobs} --json{sign_text}"),
         is_osspart: true,
         build: Box::new(move |root, bucket, prefix| {
             let mut c = Command::new(&env.bin);
@@ -106,6 +111,9 @@ pub fn osspart_cp(env: &UploadEnv, jobs: usize) -> TreeUploader {
                 .arg("--jobs")
                 .arg(jobs.to_string())
                 .arg("--json");
+            if let Some(sign) = &sign {
+                c.arg("--sign").arg(sign);
+            }
             cli_env(&mut c, &env.endpoint, &env.cli_home);
             c
         }),

@@ -5,7 +5,7 @@
 //! `osspart sync` of the small tree. Every upload is checked by listing its bucket.
 //! `--help` lists the flags; bench/README.md explains the numbers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,7 +57,11 @@ fn main() -> anyhow::Result<()> {
     };
     let mut uploaders: Vec<TreeUploader> = Vec::new();
     match tree_uploaders::check_recursive_cp(&config.bin) {
-        Ok(()) => uploaders.push(tree_uploaders::osspart_cp(&env, config.jobs)),
+        Ok(()) => uploaders.push(tree_uploaders::osspart_cp(
+            &env,
+            config.jobs,
+            config.osspart_sign.as_deref(),
+        )),
         Err(why) => {
             eprintln!("skipping osspart: {why}");
             notes.push(format!("osspart cp -r skipped: {why}"));
@@ -169,10 +173,10 @@ fn progress(
     tree: &Tree,
     usage: Option<&osspart_bench::child::Usage>,
     server_cpu: Option<Duration>,
-    check: &Result<(), String>,
+    check: &Result<String, String>,
 ) {
     match (usage, check) {
-        (Some(u), Ok(())) => eprintln!(
+        (Some(u), Ok(_)) => eprintln!(
             "{what:20} {:7.2} s {:8.0} files/s {:7.2} CPU-s {:6.1} MiB RSS, server {} CPU-s",
             u.wall.as_secs_f64(),
             tree.files as f64 / u.wall.as_secs_f64(),
@@ -181,12 +185,17 @@ fn progress(
             server_cpu.map_or_else(|| "?".into(), |c| format!("{:.2}", c.as_secs_f64()))
         ),
         (_, Err(e)) => eprintln!("{what:20} FAILED: {e}"),
-        (None, Ok(())) => eprintln!("{what:20} did not run"),
+        (None, Ok(_)) => eprintln!("{what:20} did not run"),
     }
 }
 
-/// Lists the bucket under [`PREFIX`]: exactly the tree's keys, each of the file size.
-async fn verify(client: &Client, tree: &Tree, expected: &BTreeSet<String>) -> anyhow::Result<()> {
+/// Lists the bucket under [`PREFIX`]: exactly the tree's keys, each of the file size. Returns
+/// the object types seen (`Normal` for PutObject, `Multipart`), with counts if mixed.
+async fn verify(
+    client: &Client,
+    tree: &Tree,
+    expected: &BTreeSet<String>,
+) -> anyhow::Result<String> {
     let mut query = ListObjectsQuery {
         prefix: Some(PREFIX.to_owned()),
         max_keys: Some(1000),
@@ -195,6 +204,7 @@ async fn verify(client: &Client, tree: &Tree, expected: &BTreeSet<String>) -> an
     let mut seen = BTreeSet::new();
     let mut bytes = 0u64;
     let mut wrong_size = None;
+    let mut types: BTreeMap<String, usize> = BTreeMap::new();
     loop {
         let page = client.list_objects(&query).await?;
         for o in &page.objects {
@@ -202,6 +212,7 @@ async fn verify(client: &Client, tree: &Tree, expected: &BTreeSet<String>) -> an
             if o.size != tree.file_size && wrong_size.is_none() {
                 wrong_size = Some(format!("{} has {} bytes", o.key, o.size));
             }
+            *types.entry(o.object_type.clone()).or_default() += 1;
             seen.insert(o.key.clone());
         }
         if !page.is_truncated {
@@ -226,7 +237,14 @@ async fn verify(client: &Client, tree: &Tree, expected: &BTreeSet<String>) -> an
     if let Some(w) = wrong_size {
         anyhow::bail!("{w}, expected {}", tree.file_size);
     }
-    Ok(())
+    Ok(match types.len() {
+        1 => types.into_keys().next().expect("one type"),
+        _ => types
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// A no-change `osspart sync` of `tree` into `bucket`, which already holds it.
