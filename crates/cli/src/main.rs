@@ -121,7 +121,9 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("cannot start the async runtime");
     let env = |name: &str| std::env::var(name).ok();
-    let result = runtime.block_on(async move {
+    // The command runs as a task on the runtime's workers, beside the connection tasks it
+    // wakes, rather than on this thread: each request answer would otherwise cross threads.
+    let command = runtime.spawn(async move {
         let settings = || {
             let s = settings::Settings::resolve(&cli.global, &env)?;
             if s.verbose {
@@ -144,6 +146,9 @@ fn main() -> std::process::ExitCode {
             Command::Abort(args) => commands::uploads::abort(args, &settings()?).await,
         }
     });
+    let result = runtime
+        .block_on(command)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the command failed: {e}")));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -70,17 +70,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = RunningServer::start(config)
         .await
         .with_context(|| format!("cannot start the server on {}", data.display()))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", server.endpoint())?;
-    writeln!(out, "data directory: {}", data.display())?;
-    writeln!(out, "region: {region}")?;
-    if keys.is_empty() {
-        writeln!(out, "auth: off (--anonymous)")?;
-    } else {
-        writeln!(out, "accepting AccessKeyId: {}", keys.join(", "))?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.endpoint())?;
+        writeln!(out, "data directory: {}", data.display())?;
+        writeln!(out, "region: {region}")?;
+        if keys.is_empty() {
+            writeln!(out, "auth: off (--anonymous)")?;
+        } else {
+            writeln!(out, "accepting AccessKeyId: {}", keys.join(", "))?;
+        }
+        out.flush()?;
     }
-    out.flush()?;
-    drop(out);
     server.run_until_signal().await;
     Ok(())
 }

@@ -160,19 +160,32 @@ pub struct ListObjectsPage {
 }
 
 impl Client {
-    /// PutObject of an in-memory body.
+    /// PutObject of an in-memory body, with `Content-MD5`.
     pub async fn put_object(
         &self,
         key: &str,
         body: Bytes,
         options: &ObjectOptions,
     ) -> Result<PutOutput> {
-        let req = options
-            .apply(
-                key,
-                Request::new("PutObject", Method::PUT, Some(key)).body(body),
-            )
-            .with_content_md5();
+        self.put_object_checked(key, body, options, true).await
+    }
+
+    /// PutObject of an in-memory body; `content_md5` asks the service to check the body
+    /// against its MD5 before storing it.
+    pub(crate) async fn put_object_checked(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: &ObjectOptions,
+        content_md5: bool,
+    ) -> Result<PutOutput> {
+        let mut req = options.apply(
+            key,
+            Request::new("PutObject", Method::PUT, Some(key)).body(body),
+        );
+        if content_md5 {
+            req = req.with_content_md5();
+        }
         let r = self.send(req).await?;
         Ok(PutOutput {
             etag: r.etag().unwrap_or_default().to_owned(),

@@ -89,7 +89,8 @@ impl Client {
         self.multipart_upload(name, source, options).await
     }
 
-    /// One PutObject of `data`, retried while the service's CRC-64 disagrees with ours.
+    /// One PutObject of `data`, retried while the service's CRC-64 disagrees with ours
+    /// (`Content-MD5` only when asked for, as for parts: the CRC-64 already guards the data).
     async fn put_whole(
         &self,
         name: &str,
@@ -103,7 +104,9 @@ impl Client {
         let crc = crc64::checksum(&data);
         let mut attempt = 0;
         let out = loop {
-            let out = self.put_object(name, data.clone(), &options.object).await?;
+            let out = self
+                .put_object_checked(name, data.clone(), &options.object, options.content_md5)
+                .await?;
             match out.crc64 {
                 Some(theirs) if theirs != crc => {
                     attempt += 1;
