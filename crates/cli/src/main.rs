@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 mod commands;
-mod download;
 mod exit;
 mod settings;
 mod target;

@@ -131,16 +131,31 @@ impl Service {
     }
 
     /// Where the checkpoint of uploading `source` to `bucket/key` lives: one file per
-    /// (service, bucket, key, absolute source path), so re-running a command finds it. The
-    /// embedded server's port changes per run, so its identity is its data dir.
+    /// (service, bucket, key, absolute source path), so re-running a command finds it.
     pub fn checkpoint_path(&self, bucket: &str, key: &str, source: &Path) -> PathBuf {
+        self.checkpoint_file("upload", bucket, key, source)
+    }
+
+    /// Where the checkpoint of downloading `bucket/key` into `dest` lives.
+    pub fn download_checkpoint_path(&self, bucket: &str, key: &str, dest: &Path) -> PathBuf {
+        self.checkpoint_file("download", bucket, key, dest)
+    }
+
+    /// One checkpoint file per (direction, service, bucket, key, absolute local path). The
+    /// embedded server's port changes per run, so its identity is its data dir.
+    fn checkpoint_file(&self, direction: &str, bucket: &str, key: &str, local: &Path) -> PathBuf {
         let service = if self.is_embedded() {
             format!("local:{}", self.settings.local_data_dir.display())
         } else {
             self.endpoint.clone()
         };
-        let abs = std::fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
-        let id = format!("{service}\n{bucket}\n{key}\n{}", abs.display());
+        let abs = std::path::absolute(local).unwrap_or_else(|_| local.to_owned());
+        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+        // Uploads keep the historical identity (no direction) so their checkpoints still match.
+        let id = match direction {
+            "upload" => format!("{service}\n{bucket}\n{key}\n{}", abs.display()),
+            other => format!("{other}\n{service}\n{bucket}\n{key}\n{}", abs.display()),
+        };
         self.settings
             .checkpoint_dir
             .join(format!("{:016x}.json", crc64::checksum(id.as_bytes())))

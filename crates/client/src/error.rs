@@ -46,6 +46,9 @@ pub enum Error {
         /// The value the service reported.
         actual: u64,
     },
+    /// The object changed while it was being read (its ETag no longer matches).
+    #[error("source changed: {0}")]
+    SourceChanged(String),
     /// The operation was cancelled through its handle.
     #[error("cancelled")]
     Cancelled,

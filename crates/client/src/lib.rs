@@ -2,17 +2,22 @@
 //!
 //! A [`Client`] speaks to one bucket of OSS (or of `osspart serve`): every multipart call is a
 //! method ([`Client::init_multipart_upload`], [`Client::upload_part`], ...), and
-//! [`Client::multipart_upload`] runs a whole checkpointed, parallel, CRC-checked upload.
+//! [`Client::multipart_upload`] runs a whole checkpointed, parallel, CRC-checked upload;
+//! [`Client::upload`] picks one PutObject for small sources, and [`Client::download`] is the
+//! resumable, CRC-checked way back.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod client;
 pub mod config;
+pub mod download;
 pub mod error;
+pub mod fileio;
 pub mod ops;
 pub mod upload;
 
 pub use client::{Client, Request, Response};
+pub use download::{DownloadCheckpoint, DownloadOptions, DownloadOutput};
 pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
 pub use error::{Error, Result};
 pub use ops::multipart::{

@@ -11,12 +11,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use osspart::{
-    CancelHandle, CheckpointSpec, ProgressCallback, ProgressEvent, Source, UploadOptions,
+    CancelHandle, CheckpointSpec, DownloadOptions, ProgressCallback, ProgressEvent, Source, UploadOptions,
 };
 use serde_json::json;
 
 use super::{human_bytes, parse_size, print_json};
-use crate::download::DownloadOptions;
 use crate::exit::{BadArguments, Interrupted};
 use crate::settings::Settings;
 use crate::target::{OssUrl, Service};
@@ -162,6 +161,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
     let display = Display::new(
         settings.json,
         total,
+        "uploading to",
         &format!("oss://{}/{}", dst.bucket, dst.key),
     );
     options.progress = Some(display.callback());
@@ -237,7 +237,8 @@ struct Display {
 }
 
 impl Display {
-    fn new(json: bool, total: Option<u64>, what: &str) -> Display {
+    /// `verb` names the transfer ("uploading to", "downloading from"); `what` its object.
+    fn new(json: bool, total: Option<u64>, verb: &str, what: &str) -> Display {
         let terminal = std::io::stderr().is_terminal();
         if json || !terminal {
             return Display {
@@ -257,9 +258,9 @@ impl Display {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_message("uploading");
+        bar.set_message(verb.split(' ').next().unwrap_or(verb).to_owned());
         bar.enable_steady_tick(Duration::from_millis(200));
-        bar.println(format!("uploading to {what}"));
+        bar.println(format!("{verb} {what}"));
         Display {
             bar: Some(bar),
             plain: false,
@@ -307,6 +308,9 @@ impl Display {
                 _ => None,
             };
             if let Some(bar) = &bar {
+                if let Some(t) = p.total_bytes.filter(|&t| bar.length() != Some(t)) {
+                    bar.set_length(t);
+                }
                 let position = p.bytes_sent.max(p.bytes_acknowledged);
                 bar.set_position(p.total_bytes.map_or(position, |t| position.min(t)));
                 bar.set_prefix(parts);
@@ -375,18 +379,54 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
     }
     let service = Service::connect(settings).await?;
     let client = service.client(&src.bucket)?;
+    let display = Display::new(
+        settings.json,
+        // The size comes with the first answer.
+        Some(0),
+        "downloading from",
+        &format!("oss://{}/{}", src.bucket, src.key),
+    );
+    let cancel = CancelHandle::new();
+    let checkpoint = service.download_checkpoint_path(&src.bucket, &src.key, &dest);
+    if args.upload.restart {
+        let _ = std::fs::remove_file(&checkpoint);
+    }
     let options = DownloadOptions {
         parallel: args.upload.parallel.max(1),
-        budget: None,
-        size_hint: None,
+        part_size: args.upload.part_size,
+        checkpoint: Some(checkpoint),
+        progress: Some(display.callback()),
+        cancel: Some(cancel.clone()),
+        ..Default::default()
     };
-    let result = crate::download::download(&client, &src.key, &dest, &options).await;
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.pause();
+        }
+    });
+    let result = client.download(&src.key, &dest, options).await;
+    ctrl_c.abort();
+    display.finish();
     service.close().await;
-    let done = result?;
+    let done = match result {
+        Ok(done) => done,
+        Err(osspart::Error::Cancelled) => {
+            return Err(Interrupted("paused; run the same command again to resume".into()).into())
+        }
+        Err(e) if e.is_retryable() && !matches!(e, osspart::Error::Checksum { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "download of oss://{}/{} failed; run the same command again to resume",
+                src.bucket, src.key
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    crate::tree::mtime::set_on_file(&dest, &done.info)?;
     if settings.json {
         print_json(&json!({
             "bucket": src.bucket, "key": src.key, "file": dest.display().to_string(),
             "size": done.size, "crc64": done.crc64.to_string(), "verified": done.verified,
+            "parts_fetched": done.parts_fetched, "parts_kept": done.parts_kept,
         }));
     } else {
         let check = if done.verified {

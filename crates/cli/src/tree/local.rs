@@ -10,7 +10,7 @@ use walkdir::{DirEntry, WalkDir};
 
 /// Suffix of the temporary files downloads write before renaming them into place; the walk
 /// never reports them as part of the tree.
-pub const PARTIAL_SUFFIX: &str = ".osspart-partial";
+pub use osspart::download::PARTIAL_SUFFIX;
 
 /// One thing the walk found, in key order of `rel`.
 #[derive(Debug, Clone)]

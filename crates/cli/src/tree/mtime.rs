@@ -51,6 +51,19 @@ pub fn same(a: SystemTime, b: SystemTime) -> bool {
     diff < SAME_WITHIN
 }
 
+/// The mtime an object carries, from what HEAD or GET told about it.
+pub fn of_info(info: &osspart::ObjectInfo) -> Option<SystemTime> {
+    of_object(&info.meta, info.last_modified.map(SystemTime::from))
+}
+
+/// Gives a downloaded file its object's modification time.
+pub fn set_on_file(path: &std::path::Path, info: &osspart::ObjectInfo) -> std::io::Result<()> {
+    match of_info(info) {
+        Some(t) => std::fs::File::options().write(true).open(path)?.set_modified(t),
+        None => Ok(()),
+    }
+}
+
 /// The mtime an object carries: its `mtime` metadata, else its Last-Modified.
 pub fn of_object(
     meta: &[(String, String)],

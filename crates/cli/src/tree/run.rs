@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use futures_util::StreamExt;
 use osspart::{
-    CancelHandle, CheckpointSpec, Client, ProgressCallback, ProgressEvent, Source, TransferBudget,
-    UploadOptions,
+    CancelHandle, CheckpointSpec, Client, DownloadOptions, ProgressCallback, ProgressEvent,
+    Source, TransferBudget, UploadOptions,
 };
 use tokio::sync::mpsc;
 
@@ -23,7 +23,6 @@ use super::remote::{self, RemoteObject};
 use super::report::{Action, Record, Report};
 use super::TreeArgs;
 use crate::commands::cp::{self, UploadArgs};
-use crate::download::{self, DownloadOptions};
 use crate::exit::{BadArguments, Interrupted, TreeFailed};
 use crate::settings::Settings;
 use crate::target::{OssUrl, Service};
@@ -118,8 +117,10 @@ pub async fn run(
             base,
             download: DownloadOptions {
                 parallel: upload.parallel.max(1),
+                part_size: upload.part_size,
                 budget: Some(budget),
-                size_hint: None,
+                cancel: Some(cancel.clone()),
+                ..Default::default()
             },
             dry_run: tree.dry_run,
             cancel: cancel.clone(),
@@ -217,12 +218,15 @@ impl Context<'_> {
         }
         match step {
             Step::Upload(file) => self.upload(file).await,
-            Step::Download(object) => Some(self.download(object).await),
+            Step::Download(object) => self.download(object).await,
             Step::DeleteRemote(object) => Some(self.delete_remote(object).await),
             Step::DeleteLocal(file) => Some(self.delete_local(file)),
             Step::Skip { rel, size, why } => {
-                if size.is_some() {
+                if let Some(size) = size {
                     self.report.found(0);
+                    if why.is_none() && !self.dry_run {
+                        self.forget_finished(&rel, size).await;
+                    }
                 }
                 let (source, destination) = self.ends(&rel);
                 Some(Record {
@@ -241,6 +245,40 @@ impl Context<'_> {
                 Some(record_failed(source, destination, None, why))
             }
         }
+    }
+
+    /// A file found unchanged may still have the checkpoint of a run killed between finishing
+    /// it and deleting the checkpoint; drop that checkpoint (and abort the upload it names,
+    /// if one is somehow still open) so nothing of the run is left behind.
+    async fn forget_finished(&self, rel: &str, size: u64) {
+        let key = format!("{}{rel}", self.prefix);
+        let path = self.root.join(rel);
+        let checkpoint = match self.direction {
+            Direction::Up if size >= self.base.multipart_threshold => {
+                self.service.checkpoint_path(&self.bucket, &key, &path)
+            }
+            Direction::Down if size > self.download.part_size => {
+                self.service
+                    .download_checkpoint_path(&self.bucket, &key, &path)
+            }
+            _ => return,
+        };
+        if !checkpoint.exists() {
+            return;
+        }
+        // Another process working on it holds the lock: leave it alone.
+        let Ok(lock) = osspart::upload::CheckpointLock::acquire(&checkpoint) else {
+            return;
+        };
+        if self.direction == Direction::Up {
+            if let Ok(Some(cp)) = osspart::Checkpoint::load(&checkpoint) {
+                if !cp.upload_id.is_empty() {
+                    let _ = self.client.abort_multipart_upload(&key, &cp.upload_id).await;
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&checkpoint);
+        lock.release();
     }
 
     /// The source and destination names of relative path `rel`.
@@ -295,17 +333,7 @@ impl Context<'_> {
                 &key,
                 &file.path,
             )));
-            let report_progress = {
-                let acknowledged = acknowledged.clone();
-                let report = self.report.clone();
-                ProgressCallback::new(move |p| {
-                    if let ProgressEvent::PartDone { bytes, .. } = p.event {
-                        acknowledged.fetch_add(bytes, Ordering::Relaxed);
-                        report.advance(bytes);
-                    }
-                })
-            };
-            options.progress = Some(report_progress);
+            options.progress = Some(self.part_progress(&acknowledged));
         }
         match self
             .client
@@ -336,35 +364,47 @@ impl Context<'_> {
         }
     }
 
-    async fn download(&self, object: RemoteObject) -> Record {
+    async fn download(&self, object: RemoteObject) -> Option<Record> {
         let (source, destination) = self.ends(&object.rel);
         self.report.found(object.size);
-        let large = object.size > download::CHUNK;
+        let large = object.size > self.download.part_size;
         let Some(dest) = local_path(&self.root, &object.rel) else {
-            return record_failed(
+            return Some(record_failed(
                 source,
                 destination,
                 Some(object.size),
                 "the key cannot be a local path (empty, `.` or `..` components)".into(),
-            );
+            ));
         };
         if self.dry_run {
-            return record_done(
+            return Some(record_done(
                 Action::Downloaded,
                 source,
                 destination,
                 object.size,
                 None,
                 large,
-            );
+            ));
         }
-        let options = DownloadOptions {
-            size_hint: Some(object.size),
-            ..self.download.clone()
-        };
-        match download::download(self.client, &object.key, &dest, &options).await {
+        let mut options = self.download.clone();
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        if large {
+            options.checkpoint = Some(self.service.download_checkpoint_path(
+                &self.bucket,
+                &object.key,
+                &dest,
+            ));
+            options.progress = Some(self.part_progress(&acknowledged));
+        }
+        let got = self.client.download(&object.key, &dest, options).await;
+        let got = got.and_then(|done| {
+            mtime::set_on_file(&dest, &done.info)?;
+            Ok(done)
+        });
+        match got {
             Ok(done) => {
-                self.report.advance(done.size);
+                self.report
+                    .advance(done.size.saturating_sub(acknowledged.load(Ordering::Relaxed)));
                 let mut r = record_done(
                     Action::Downloaded,
                     source,
@@ -376,10 +416,28 @@ impl Context<'_> {
                 if !done.verified {
                     r.note = Some("the service reported no CRC-64 to compare".into());
                 }
-                r
+                Some(r)
             }
-            Err(e) => record_failed(source, destination, Some(object.size), format!("{e:#}")),
+            Err(osspart::Error::Cancelled) => None,
+            Err(e) => Some(record_failed(
+                source,
+                destination,
+                Some(object.size),
+                format!("{e:#}"),
+            )),
         }
+    }
+
+    /// A progress callback that moves the bar by each finished part.
+    fn part_progress(&self, acknowledged: &Arc<AtomicU64>) -> ProgressCallback {
+        let acknowledged = acknowledged.clone();
+        let report = self.report.clone();
+        ProgressCallback::new(move |p| {
+            if let ProgressEvent::PartDone { bytes, .. } = p.event {
+                acknowledged.fetch_add(bytes, Ordering::Relaxed);
+                report.advance(bytes);
+            }
+        })
     }
 
     async fn delete_remote(&self, object: RemoteObject) -> Record {

@@ -200,9 +200,22 @@ impl Client {
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<(ObjectInfo, Bytes)> {
+        self.get_object_if(key, range, None).await
+    }
+
+    /// GetObject that fails with `PreconditionFailed` unless the object's ETag is `if_match`.
+    pub async fn get_object_if(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        if_match: Option<&str>,
+    ) -> Result<(ObjectInfo, Bytes)> {
         let mut req = Request::new("GetObject", Method::GET, Some(key));
         if let Some(r) = range {
             req = req.header("Range", r.to_header());
+        }
+        if let Some(etag) = if_match {
+            req = req.header("If-Match", etag);
         }
         let r = self.send(req).await?;
         let body = r.body.clone();

@@ -210,7 +210,7 @@ impl Shared {
             .clone()
             .expect("positioned reads need a file source");
         tokio::task::spawn_blocking(move || {
-            read_exact_at(&file, &mut buf, offset)?;
+            crate::fileio::read_exact_at(&file, &mut buf, offset)?;
             Ok(buf)
         })
         .await
@@ -220,25 +220,6 @@ impl Shared {
     fn cancelled(&self) -> Option<CancelMode> {
         self.options.cancel.as_ref().and_then(CancelHandle::mode)
     }
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(not(unix))]
-fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n =
-            std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        done += n;
-    }
-    Ok(())
 }
 
 /// Which upload this run continues, and what of it is already done.

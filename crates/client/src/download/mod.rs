@@ -1,0 +1,528 @@
+//! The way back: [`Client::download`] reads an object into a file with ranged GETs in
+//! parallel, each pinned to the ETag seen first (`If-Match`), so an object replaced midway is
+//! noticed instead of mixed. Bytes go to a temporary file beside the destination that is
+//! renamed into place only after the whole object's CRC-64 matched; with a checkpoint, a
+//! killed or paused download resumes with the parts it already wrote.
+
+pub mod checkpoint;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use osspart_protocol::range::ByteRange;
+use osspart_protocol::{crc64, ErrorCode};
+
+pub use checkpoint::DownloadCheckpoint;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::fileio::{read_exact_at, write_all_at};
+use crate::ops::object::ObjectInfo;
+use crate::upload::cancel::CancelMode;
+use crate::upload::{CancelHandle, CheckpointLock, Progress, ProgressCallback, ProgressEvent};
+use crate::upload::TransferBudget;
+
+/// Suffix of the temporary file a download writes (hidden, beside the destination).
+pub const PARTIAL_SUFFIX: &str = ".osspart-partial";
+
+/// Checkpoint saves are merged to at most one per this interval (and one at the end).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Options of [`Client::download`]; defaults in one `Default` impl.
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// Ranged GETs in flight at once (default 5).
+    pub parallel: usize,
+    /// Bytes per ranged GET (default 8 MiB); objects no larger take one GET.
+    pub part_size: u64,
+    /// Where progress is saved so a killed or paused download resumes (default none).
+    pub checkpoint: Option<PathBuf>,
+    /// Progress callback: `PartDone` per range written, `Completed` at the end.
+    pub progress: Option<ProgressCallback>,
+    /// Pause (keeps the temporary file and checkpoint) or abort (removes them).
+    pub cancel: Option<CancelHandle>,
+    /// Limits shared with other transfers (connections and buffered bytes).
+    pub budget: Option<TransferBudget>,
+    /// When the object is replaced midway: start over (up to 3 times) instead of failing.
+    pub restart_on_change: bool,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            parallel: 5,
+            part_size: 8 << 20,
+            checkpoint: None,
+            progress: None,
+            cancel: None,
+            budget: None,
+            restart_on_change: false,
+        }
+    }
+}
+
+/// What a finished download wrote.
+#[derive(Debug, Clone)]
+pub struct DownloadOutput {
+    /// The object as the service described it (ETag, CRC-64, metadata, Last-Modified).
+    pub info: ObjectInfo,
+    /// Bytes written.
+    pub size: u64,
+    /// CRC-64 of the bytes written.
+    pub crc64: u64,
+    /// Whether the service reported a CRC-64 to compare with (it matched); `false` means
+    /// there was nothing to compare.
+    pub verified: bool,
+    /// Ranges fetched by this run.
+    pub parts_fetched: u32,
+    /// Ranges kept from an earlier run (their bytes re-read and checked).
+    pub parts_kept: u32,
+    /// Body bytes received by this run.
+    pub bytes_fetched: u64,
+}
+
+/// The temporary file a download into `dest` writes: `.<name>.osspart-partial` beside it.
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}{PARTIAL_SUFFIX}"))
+}
+
+/// One download in progress.
+struct Run<'a> {
+    client: &'a Client,
+    key: &'a str,
+    options: &'a DownloadOptions,
+    temp: PathBuf,
+    state: Mutex<State>,
+    fetched: AtomicU64,
+}
+
+struct State {
+    checkpoint: DownloadCheckpoint,
+    last_save: Instant,
+    fetched_parts: u32,
+}
+
+impl Client {
+    /// Downloads object `name` into the file `dest`, in parallel ranges pinned to one ETag,
+    /// resuming from `options.checkpoint` when it describes this object, and replacing
+    /// `dest` only when every byte arrived and the object's CRC-64 (when reported) matched.
+    pub async fn download(
+        &self,
+        name: &str,
+        dest: impl AsRef<Path>,
+        options: DownloadOptions,
+    ) -> Result<DownloadOutput> {
+        if options.parallel == 0 || options.part_size == 0 {
+            return Err(Error::InvalidArgument(
+                "parallel and part_size must be at least 1".into(),
+            ));
+        }
+        let dest = dest.as_ref();
+        let lock = match &options.checkpoint {
+            Some(path) => Some(CheckpointLock::acquire(path)?),
+            None => None,
+        };
+        let mut restarts = 0;
+        let result = loop {
+            match self.download_once(name, dest, &options).await {
+                Err(Error::SourceChanged(why)) if options.restart_on_change && restarts < 3 => {
+                    restarts += 1;
+                    forget(&options, &partial_path(dest));
+                    if let Some(cb) = &options.progress {
+                        cb.call(progress_of(
+                            0,
+                            0,
+                            None,
+                            0,
+                            ProgressEvent::Warning(format!("{why}; starting over")),
+                        ))
+                        .await;
+                    }
+                }
+                other => break other,
+            }
+        };
+        if let Some(lock) = lock {
+            lock.release();
+        }
+        result
+    }
+
+    async fn download_once(
+        &self,
+        key: &str,
+        dest: &Path,
+        options: &DownloadOptions,
+    ) -> Result<DownloadOutput> {
+        if cancel_mode(options).is_some() {
+            return Err(Error::Cancelled);
+        }
+        let temp = partial_path(dest);
+        let saved = match &options.checkpoint {
+            Some(path) => DownloadCheckpoint::load(path)?
+                .filter(|c| c.is_for(self.bucket(), key, &temp)),
+            None => None,
+        };
+        // Resuming: the object must still be the one the checkpoint read. Starting: the first
+        // range comes with the object's headers, so small objects take one request.
+        let (info, first) = match &saved {
+            Some(cp) => {
+                let info = self.head_object(key).await?;
+                if !osspart_protocol::etag::same(&info.etag, &cp.etag) || info.size != cp.size {
+                    return Err(Error::SourceChanged(format!(
+                        "{key} was replaced since the download began (ETag {} is now {})",
+                        cp.etag, info.etag
+                    )));
+                }
+                (info, None)
+            }
+            None => {
+                let first = ByteRange::FromTo(0, options.part_size - 1);
+                let permit = acquire(options, options.part_size).await;
+                let (info, body) = self.get_object(key, Some(first)).await?;
+                drop(permit);
+                (info, Some(body))
+            }
+        };
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let part_size = saved.as_ref().map_or(options.part_size, |c| c.part_size);
+        let reuse = saved
+            .as_ref()
+            .is_some_and(|_| std::fs::metadata(&temp).is_ok_and(|m| m.len() == info.size));
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(!reuse)
+            .open(&temp)?;
+        file.set_len(info.size)?;
+        let file = Arc::new(file);
+        let mut checkpoint = DownloadCheckpoint {
+            bucket: self.bucket().to_owned(),
+            key: key.to_owned(),
+            etag: info.etag.clone(),
+            size: info.size,
+            part_size,
+            temp_path: temp.clone(),
+            parts: Default::default(),
+        };
+        let count = info.size.div_ceil(part_size) as u32;
+        let range = |n: u32| {
+            let start = u64::from(n - 1) * part_size;
+            (start, (start + part_size).min(info.size) - start)
+        };
+        // Parts an earlier run wrote count only if their bytes read back with their CRC-64.
+        let mut kept = 0;
+        if let (true, Some(cp)) = (reuse, &saved) {
+            let claimed: Vec<(u32, u64, u64, u64)> = cp
+                .parts
+                .iter()
+                .filter(|(n, _)| (1..=count).contains(*n))
+                .map(|(&n, &crc)| {
+                    let (start, len) = range(n);
+                    (n, crc, start, len)
+                })
+                .collect();
+            let f = file.clone();
+            let good = tokio::task::spawn_blocking(move || {
+                let mut good = Vec::new();
+                let mut buf = Vec::new();
+                for (n, crc, start, len) in claimed {
+                    buf.resize(len as usize, 0);
+                    if read_exact_at(&f, &mut buf, start).is_ok() && crc64::checksum(&buf) == crc {
+                        good.push((n, crc));
+                    }
+                }
+                good
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            kept = good.len() as u32;
+            checkpoint.parts.extend(good);
+        }
+        let run = Run {
+            client: self,
+            key,
+            options,
+            temp: temp.clone(),
+            state: Mutex::new(State {
+                checkpoint,
+                last_save: Instant::now(),
+                fetched_parts: 0,
+            }),
+            fetched: AtomicU64::new(0),
+        };
+        // The first range's bytes (or the whole object, if the service ignored the range).
+        if let Some(body) = first {
+            let body_len = body.len() as u64;
+            let whole = body_len == info.size;
+            if !whole && body_len != range(1).1 {
+                return Err(run.fail(Error::Protocol(format!(
+                    "asked for {} bytes of {key}, got {body_len}",
+                    range(1).1
+                ))));
+            }
+            run.fetched.fetch_add(body_len, Ordering::Relaxed);
+            let f = file.clone();
+            let b = body.clone();
+            blocking(move || write_all_at(&f, &b, 0)).await?;
+            for n in 1..=count {
+                let (start, len) = range(n);
+                if start + len <= body_len {
+                    let crc = crc64::checksum(&body[start as usize..(start + len) as usize]);
+                    run.record(n, crc, len).await;
+                }
+            }
+        }
+        let missing: Vec<u32> = {
+            let state = run.state.lock().unwrap();
+            (1..=count)
+                .filter(|n| !state.checkpoint.parts.contains_key(n))
+                .collect()
+        };
+        let fetched = futures_util::stream::iter(missing)
+            .map(|n| {
+                let (start, len) = range(n);
+                run.fetch_part(n, start, len, &info.etag, file.clone())
+            })
+            .buffer_unordered(options.parallel)
+            .try_collect::<Vec<()>>()
+            .await;
+        if let Err(e) = fetched {
+            return Err(run.fail(e));
+        }
+        if let Some(mode) = cancel_mode(options) {
+            run.save();
+            if mode == CancelMode::Abort {
+                forget(options, &temp);
+            }
+            return Err(Error::Cancelled);
+        }
+        let (crc, fetched_parts) = {
+            let state = run.state.lock().unwrap();
+            let crc = crc64::combine_all(
+                state
+                    .checkpoint
+                    .parts
+                    .iter()
+                    .map(|(&n, &crc)| (crc, range(n).1)),
+            );
+            (crc, state.fetched_parts)
+        };
+        if let Some(expected) = info.crc64 {
+            if expected != crc {
+                forget(options, &temp);
+                return Err(Error::Checksum {
+                    what: format!("download of {key}"),
+                    expected: crc,
+                    actual: expected,
+                });
+            }
+        }
+        let f = file.clone();
+        blocking(move || f.sync_all()).await?;
+        drop(file);
+        std::fs::rename(&temp, dest)?;
+        if let Some(path) = &options.checkpoint {
+            let _ = std::fs::remove_file(path);
+        }
+        let output = DownloadOutput {
+            size: info.size,
+            crc64: crc,
+            verified: info.crc64.is_some(),
+            parts_fetched: fetched_parts,
+            parts_kept: kept,
+            bytes_fetched: run.fetched.load(Ordering::Relaxed),
+            info,
+        };
+        if let Some(cb) = &options.progress {
+            cb.call(progress_of(
+                output.size,
+                output.size,
+                Some(count),
+                count,
+                ProgressEvent::Completed {
+                    etag: output.info.etag.clone(),
+                },
+            ))
+            .await;
+        }
+        Ok(output)
+    }
+}
+
+impl Run<'_> {
+    /// Fetches one range (pinned to `etag`) and writes it at its offset.
+    async fn fetch_part(
+        &self,
+        number: u32,
+        start: u64,
+        len: u64,
+        etag: &str,
+        file: Arc<File>,
+    ) -> Result<()> {
+        if cancel_mode(self.options).is_some() {
+            return Ok(());
+        }
+        let _permit = acquire(self.options, len).await;
+        let range = ByteRange::FromTo(start, start + len - 1);
+        let mut attempt = 0;
+        let body: Bytes = loop {
+            let got = self
+                .client
+                .get_object_if(self.key, Some(range), Some(etag))
+                .await;
+            match got {
+                Err(e) if e.has_code(ErrorCode::PreconditionFailed) => {
+                    return Err(Error::SourceChanged(format!(
+                        "{} was replaced during the download (its ETag is no longer {etag})",
+                        self.key
+                    )))
+                }
+                Err(e) => return Err(e),
+                Ok((_, body)) if body.len() as u64 == len => break body,
+                Ok((_, body)) => {
+                    attempt += 1;
+                    if attempt > self.client.config().retry.max_retries {
+                        return Err(Error::Protocol(format!(
+                            "asked for {len} bytes at {start} of {}, got {}",
+                            self.key,
+                            body.len()
+                        )));
+                    }
+                }
+            }
+        };
+        self.fetched.fetch_add(len, Ordering::Relaxed);
+        let crc = crc64::checksum(&body);
+        blocking(move || write_all_at(&file, &body, start)).await?;
+        self.record(number, crc, len).await;
+        Ok(())
+    }
+
+    /// Notes a written part, saves the checkpoint now and then, and reports progress.
+    async fn record(&self, number: u32, crc: u64, len: u64) {
+        let (done_bytes, done_parts, total, count) = {
+            let mut state = self.state.lock().unwrap();
+            state.checkpoint.parts.insert(number, crc);
+            state.fetched_parts += 1;
+            if state.last_save.elapsed() >= SAVE_EVERY {
+                state.last_save = Instant::now();
+                self.save_locked(&state.checkpoint);
+            }
+            let cp = &state.checkpoint;
+            let done: u64 = cp
+                .parts
+                .keys()
+                .map(|&n| {
+                    let start = u64::from(n - 1) * cp.part_size;
+                    (start + cp.part_size).min(cp.size) - start
+                })
+                .sum();
+            (
+                done,
+                cp.parts.len() as u32,
+                cp.size,
+                cp.size.div_ceil(cp.part_size) as u32,
+            )
+        };
+        if let Some(cb) = &self.options.progress {
+            let etag = self.state.lock().unwrap().checkpoint.etag.clone();
+            cb.call(progress_of(
+                done_bytes,
+                total,
+                Some(count),
+                done_parts,
+                ProgressEvent::PartDone {
+                    number,
+                    etag,
+                    crc64: crc,
+                    bytes: len,
+                },
+            ))
+            .await;
+        }
+    }
+
+    fn save(&self) {
+        let state = self.state.lock().unwrap();
+        self.save_locked(&state.checkpoint);
+    }
+
+    fn save_locked(&self, checkpoint: &DownloadCheckpoint) {
+        if let Some(path) = &self.options.checkpoint {
+            // A failed save costs only re-fetching on resume; the download goes on.
+            let _ = checkpoint.save(path);
+        }
+    }
+
+    /// Keeps what a later run can resume (with a checkpoint), else removes the temporary file.
+    fn fail(&self, e: Error) -> Error {
+        if self.options.checkpoint.is_some() && !matches!(e, Error::SourceChanged(_)) {
+            self.save();
+        } else if !matches!(e, Error::SourceChanged(_)) {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        e
+    }
+}
+
+fn cancel_mode(options: &DownloadOptions) -> Option<CancelMode> {
+    options.cancel.as_ref().and_then(CancelHandle::mode)
+}
+
+async fn acquire(options: &DownloadOptions, bytes: u64) -> Option<crate::upload::BudgetPermit> {
+    match &options.budget {
+        Some(b) => Some(b.acquire(bytes).await),
+        None => None,
+    }
+}
+
+/// Removes the temporary file and the checkpoint of a download that cannot be resumed.
+fn forget(options: &DownloadOptions, temp: &Path) {
+    let _ = std::fs::remove_file(temp);
+    if let Some(path) = &options.checkpoint {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn blocking(f: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<()> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    Ok(())
+}
+
+fn progress_of(
+    done: u64,
+    total: u64,
+    parts_total: Option<u32>,
+    parts_done: u32,
+    event: ProgressEvent,
+) -> Progress {
+    Progress {
+        fraction: if total == 0 {
+            1.0
+        } else {
+            done as f64 / total as f64
+        },
+        bytes_acknowledged: done,
+        bytes_sent: done,
+        total_bytes: Some(total),
+        parts_done,
+        parts_total,
+        event,
+        checkpoint: None,
+    }
+}
