@@ -187,3 +187,52 @@ async fn the_seed_fixes_which_requests_are_hit() {
     let n = runs[0].iter().filter(|h| **h).count();
     assert!((5..=35).contains(&n), "{n} of 40 hit at fraction 0.5");
 }
+
+/// Positions where `a` and `b` differ (same length asserted).
+fn differing_bytes(a: &[u8], b: &[u8]) -> Vec<usize> {
+    assert_eq!(a.len(), b.len(), "the corrupted body keeps its length");
+    (0..a.len()).filter(|&i| a[i] != b[i]).collect()
+}
+
+#[tokio::test]
+async fn corruption_flips_exactly_one_body_byte() {
+    let (_server, proxy, client, direct) = setup(5).await;
+    let data = Bytes::from(object_bytes(5, 300_000));
+    direct
+        .put_object("k", data.clone(), &ObjectOptions::default())
+        .await
+        .unwrap();
+    let (clean, _) = direct.get_object("k", None).await.unwrap();
+
+    // A given position (beyond the proxy's first 64 KiB slice): that byte and no other.
+    proxy.add(
+        FaultRule::new(Fault::Corrupt {
+            at: Cut::AfterBytes(123_456),
+        })
+        .when(|r| r.method == "GET")
+        .times(1),
+    );
+    let (info, got) = client.get_object("k", None).await.unwrap();
+    assert_eq!(differing_bytes(&got, &data), vec![123_456]);
+    assert_eq!(got[123_456], !data[123_456]);
+    // The head went through untouched: same ETag, same CRC-64 (of the clean object).
+    assert_eq!(info.etag, clean.etag);
+    assert_eq!(info.crc64, clean.crc64);
+    assert_eq!(info.size, data.len() as u64);
+
+    // A seeded position inside a ranged answer; the connection stays usable afterwards.
+    proxy.add(
+        FaultRule::new(Fault::Corrupt { at: Cut::Random })
+            .when(|r| r.header("range").is_some())
+            .times(1),
+    );
+    let range = osspart_protocol::range::ByteRange::FromTo(1000, 50_999);
+    let (_, got) = client.get_object("k", Some(range)).await.unwrap();
+    assert_eq!(differing_bytes(&got, &data[1000..51_000]).len(), 1);
+    let (_, again) = client.get_object("k", Some(range)).await.unwrap();
+    assert_eq!(again, data.slice(1000..51_000));
+
+    let stats = proxy.stats();
+    assert_eq!(stats.count(FaultKind::CorruptResponse), 2);
+    assert_eq!(stats.response_body_bytes, 300_000 + 2 * 50_000);
+}

@@ -3,7 +3,8 @@
 //! The proxy frames every request and response (head, then a `Content-Length` or chunked body)
 //! so it can act per request on kept-alive connections: forward it untouched, or reset the
 //! connection after N bytes of the request or response, stall, close a response mid-body,
-//! answer with an OSS error instead of forwarding, or add latency. Which requests are hit is
+//! flip one byte of a response body, answer with an OSS error instead of forwarding, or add
+//! latency. Which requests are hit is
 //! decided by [`FaultRule`]s with a seeded random generator, so a given order of requests
 //! always meets the same faults.
 //!
@@ -119,6 +120,14 @@ pub enum Fault {
         /// Where the answer is cut.
         after: Cut,
     },
+    /// Pass the server's answer back whole, head and length untouched, with one byte of its
+    /// body inverted (silent corruption on the wire). An empty body is passed back as it is.
+    Corrupt {
+        /// Which body byte: [`Cut::AfterBytes`]`(n)` is the byte after `n` bytes of the BODY
+        /// (the head is not counted; past the end means the last byte), [`Cut::Random`] a
+        /// seeded one anywhere in the body (in its first KiB when the length is unknown).
+        at: Cut,
+    },
     /// Answer with this error and never forward the request (its body is read and dropped).
     Respond(InjectedError),
     /// Wait this long before forwarding the request or before passing the answer back. Delays
@@ -151,6 +160,7 @@ impl Fault {
                 ..
             } => FaultKind::StallResponse,
             Fault::Truncate { .. } => FaultKind::TruncateResponse,
+            Fault::Corrupt { .. } => FaultKind::CorruptResponse,
             Fault::Respond(e) => e.kind(),
             Fault::Delay { .. } => FaultKind::Delay,
         }
@@ -171,6 +181,8 @@ pub enum FaultKind {
     StallResponse,
     /// Answer cut short with a clean close.
     TruncateResponse,
+    /// Answer passed back with one body byte inverted.
+    CorruptResponse,
     /// 503 ServiceUnavailable answered by the proxy.
     ServiceUnavailable,
     /// 500 InternalError answered by the proxy.
@@ -191,6 +203,7 @@ impl FaultKind {
         FaultKind::StallRequest,
         FaultKind::StallResponse,
         FaultKind::TruncateResponse,
+        FaultKind::CorruptResponse,
         FaultKind::ServiceUnavailable,
         FaultKind::InternalError,
         FaultKind::SlowDown,
@@ -206,6 +219,7 @@ impl FaultKind {
             FaultKind::StallRequest => "stall-request",
             FaultKind::StallResponse => "stall-response",
             FaultKind::TruncateResponse => "truncate-response",
+            FaultKind::CorruptResponse => "corrupt-response",
             FaultKind::ServiceUnavailable => "503-ServiceUnavailable",
             FaultKind::InternalError => "500-InternalError",
             FaultKind::SlowDown => "503-SlowDown",
@@ -614,6 +628,17 @@ fn cut_point(cut: Cut, head: usize, body: Option<u64>, inside_body: bool, salt: 
     }
 }
 
+/// Resolves which body byte a corruption inverts, within a body of `body` bytes (`None`:
+/// unknown length); `None` when the body is empty.
+fn flip_point(at: Cut, body: Option<u64>, salt: u64) -> Option<u64> {
+    match (at, body) {
+        (_, Some(0)) => None,
+        (Cut::AfterBytes(n), Some(len)) => Some(n.min(len - 1)),
+        (Cut::AfterBytes(n), None) => Some(n),
+        (Cut::Random, len) => Some(salt % len.unwrap_or(1024)),
+    }
+}
+
 /// The bytes of an OSS error answer to a `method` request.
 fn error_answer(err: &InjectedError, method: &str, request_id: &str, host: &str) -> Vec<u8> {
     let body = xml::to_xml(&ErrorBody {
@@ -690,6 +715,7 @@ async fn serve_connection(client: TcpStream, st: Arc<ProxyState>) {
                     request_body,
                     None,
                     Cutoff::NONE,
+                    None,
                 )
                 .await;
                 if drained.is_err() {
@@ -750,6 +776,7 @@ async fn serve_connection(client: TcpStream, st: Arc<ProxyState>) {
             request_body,
             Some(server),
             request_cut,
+            None,
         )
         .await;
         {
@@ -836,12 +863,17 @@ async fn serve_connection(client: TcpStream, st: Arc<ProxyState>) {
             )),
             _ => None,
         };
+        let flip = match &plan.action {
+            Some(Fault::Corrupt { at }) => flip_point(*at, answer_body.known_len(), plan.salt),
+            _ => None,
+        };
         let passed = relay_message(
             server,
             &answer.raw,
             answer_body,
             Some(&mut client),
             Cutoff(answer_cut),
+            flip,
         )
         .await;
         if let Ok(r) = passed {
@@ -912,6 +944,17 @@ mod tests {
             assert!(p < 100);
         }
         assert_eq!(cut_point(Cut::AfterBytes(7), 100, None, false, 1), 7);
+    }
+
+    #[test]
+    fn flips_fall_inside_the_body() {
+        assert_eq!(flip_point(Cut::AfterBytes(7), Some(100), 0), Some(7));
+        assert_eq!(flip_point(Cut::AfterBytes(700), Some(100), 0), Some(99));
+        assert_eq!(flip_point(Cut::AfterBytes(700), None, 0), Some(700));
+        assert_eq!(flip_point(Cut::Random, Some(0), 5), None);
+        for salt in 0..1000u64 {
+            assert!(flip_point(Cut::Random, Some(50), salt * 7919).unwrap() < 50);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Just enough HTTP/1.1 framing for the proxy to find where each request and response ends:
 //! heads up to the blank line, bodies by `Content-Length` or chunked encoding (or, for
-//! responses, by the end of the connection). Bytes are relayed verbatim; nothing is rewritten.
+//! responses, by the end of the connection). Bytes are relayed verbatim; the one rewrite is a
+//! single body byte flipped on request (a corruption fault), which keeps every length.
 
 use std::io;
 
@@ -198,13 +199,15 @@ async fn write_within<W: AsyncWrite + Unpin>(
 
 /// Relays a head and then a body delimited by `body`, stopping when `cut` runs out. When `sink`
 /// is `None` the message is read and dropped (a drained request). Body bytes are counted as
-/// they are written, so a cut message reports how much of it got through.
+/// they are written, so a cut message reports how much of it got through. `flip` names a body
+/// byte (0-based, framing not counted) that is inverted on the way; nothing else changes.
 pub(crate) async fn relay_message<R, W>(
     from: &mut R,
     head: &[u8],
     body: Body,
     mut sink: Option<&mut W>,
     mut cut: Cutoff,
+    flip: Option<u64>,
 ) -> io::Result<Relayed>
 where
     R: AsyncBufRead + Unpin,
@@ -221,7 +224,16 @@ where
     // Relays `data`; Some(result) when the cutoff ended the message.
     macro_rules! pass {
         ($data:expr, $is_body:expr) => {{
-            let data: &[u8] = $data;
+            let mut data: &[u8] = $data;
+            let flipped;
+            if let Some(at) =
+                flip.filter(|&at| $is_body && at >= written && at - written < data.len() as u64)
+            {
+                let mut copy = data.to_vec();
+                copy[(at - written) as usize] ^= 0xFF;
+                flipped = copy;
+                data = &flipped;
+            }
             if let Some(w) = sink.as_deref_mut() {
                 let allowed_before = cut.0;
                 let stopped = write_within(w, data, &mut cut).await?;
