@@ -585,10 +585,20 @@ def ranges_copies_conditions():
         ensure_eq(b.get_object(key).read(), data[:204800] + b"tail", "assembled object")
         return r1.etag
     check("upload_part_copy two ranges + upload_part, complete", part_copy)
+
+    def part_copy_to_end():
+        key = "cond/copied-tail.bin"
+        uid = b.init_multipart_upload(key).upload_id
+        # (start, None) is oss2's "from start to the end": it sends bytes=start-.
+        r1 = b.upload_part_copy(BUCKET, src, (102400, None), key, uid, 1)
+        b.complete_multipart_upload(key, uid, [PartInfo(1, r1.etag)])
+        ensure_eq(b.get_object(key).read(), data[102400:], "copied tail")
+        return r1.etag
+    check("upload_part_copy with an open range (bytes=N-)", part_copy_to_end)
     check("upload_part_copy from a missing source -> NoSuchKey", lambda: expect_error(
         lambda: b.upload_part_copy(BUCKET, "cond/missing.bin", (0, 9), "cond/x.bin",
                                    b.init_multipart_upload("cond/x.bin").upload_id, 1), "NoSuchKey", 404))
-    return [src, "cond/copied.bin"]
+    return [src, "cond/copied.bin", "cond/copied-tail.bin"]
 
 
 def _not_modified(b, key, etag):

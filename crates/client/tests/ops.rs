@@ -45,7 +45,7 @@ async fn multipart_calls_return_typed_results() {
             1,
             "lowlevel",
             "src/source.bin",
-            Some((0, PART as u64 - 1)),
+            Some(ByteRange::FromTo(0, PART as u64 - 1)),
         )
         .await
         .unwrap();
@@ -56,7 +56,7 @@ async fn multipart_calls_return_typed_results() {
             2,
             "lowlevel",
             "src/source.bin",
-            Some((PART as u64 + 10, 2 * PART as u64 + 9)),
+            Some(ByteRange::FromTo(PART as u64 + 10, 2 * PART as u64 + 9)),
         )
         .await
         .unwrap();
@@ -225,6 +225,69 @@ async fn multipart_calls_return_typed_results() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("EntityTooSmall"), "{err}");
+}
+
+#[tokio::test]
+async fn upload_part_copy_takes_open_ranges_to_the_end() {
+    let server = Server::start().await;
+    let client = server.client("opencopy", SignatureVersion::V1).await;
+    let source = pattern(2 * PART + 77, 5);
+    client
+        .put_object(
+            "src",
+            Bytes::from(source.clone()),
+            &ObjectOptions::default(),
+        )
+        .await
+        .unwrap();
+    let id = client
+        .init_multipart_upload("dst", &ObjectOptions::default())
+        .await
+        .unwrap();
+    // oss2 sends `bytes=N-` for "from N to the end".
+    let part = client
+        .upload_part_copy(
+            "dst",
+            &id,
+            1,
+            "opencopy",
+            "src",
+            Some(ByteRange::From(PART as u64)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(part.crc64, Some(crc64::checksum(&source[PART..])));
+    client
+        .complete_multipart_upload(
+            "dst",
+            &id,
+            &[PartEtag {
+                number: 1,
+                etag: part.etag,
+            }],
+        )
+        .await
+        .unwrap();
+    let (_, body) = client.get_object("dst", None).await.unwrap();
+    assert_eq!(&body[..], &source[PART..]);
+    // Past the end, or the suffix form OSS does not document for copies: InvalidArgument.
+    for range in [ByteRange::From(source.len() as u64), ByteRange::Suffix(5)] {
+        let err = client
+            .upload_part_copy(
+                "dst2",
+                &client
+                    .init_multipart_upload("dst2", &ObjectOptions::default())
+                    .await
+                    .unwrap(),
+                1,
+                "opencopy",
+                "src",
+                Some(range),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidArgument"), "{range:?}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ impl Client {
         number: u32,
         source_bucket: &str,
         source_key: &str,
-        range: Option<(u64, u64)>,
+        range: Option<osspart_protocol::range::ByteRange>,
     ) -> Result<PartOutput> {
         let mut req = Request::new("UploadPartCopy", Method::PUT, Some(key))
             .query("partNumber", number.to_string())
@@ -209,11 +209,8 @@ impl Client {
                 "x-oss-copy-source",
                 format!("/{source_bucket}/{}", encode_component(source_key)),
             );
-        if let Some((a, b)) = range {
-            req = req.header(
-                "x-oss-copy-source-range",
-                osspart_protocol::range::ByteRange::FromTo(a, b).to_header(),
-            );
+        if let Some(range) = range {
+            req = req.header("x-oss-copy-source-range", range.to_header());
         }
         let r = self.send(req).await?;
         let doc: CopyPartResult = r.xml()?;

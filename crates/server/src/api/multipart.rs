@@ -4,6 +4,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
+use osspart_protocol::range::ByteRange;
 use osspart_protocol::xml::multipart::{
     CompleteMultipartUpload, CompleteMultipartUploadResult, CopyPartResult,
     InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, Part, Upload,
@@ -118,14 +119,17 @@ pub async fn upload_part_copy(
     let (first, last) = match source.range {
         None if src.size == 0 => (0, 0),
         None => (0, src.size - 1),
-        Some((a, b)) if a < src.size && b < src.size => (a, b),
-        Some((a, b)) => {
-            return Err(ApiError::invalid_argument(
-                "x-oss-copy-source-range",
-                &format!("bytes={a}-{b}"),
-            )
-            .with_message("The copy range is outside the source object."));
+        // An explicit last byte must lie inside the source; `bytes=a-` (oss2's "to the end")
+        // ends at its end. OSS documents no suffix form for copies.
+        Some(r) => match r {
+            ByteRange::FromTo(a, b) => (a < src.size && b < src.size).then_some((a, b)),
+            ByteRange::From(a) => ByteRange::From(a).resolve(src.size),
+            ByteRange::Suffix(_) => None,
         }
+        .ok_or_else(|| {
+            ApiError::invalid_argument("x-oss-copy-source-range", &r.to_header())
+                .with_message("The copy range is outside the source object.")
+        })?,
     };
     let len = if src.size == 0 { 0 } else { last - first + 1 };
     if len > limits::MAX_PART_SIZE {

@@ -164,8 +164,9 @@ pub struct CopySource {
     pub bucket: String,
     /// Source key, decoded.
     pub key: String,
-    /// Inclusive byte range (UploadPartCopy only).
-    pub range: Option<(u64, u64)>,
+    /// Byte range (UploadPartCopy only): `bytes=a-b`, `bytes=a-` (to the end, as oss2 sends
+    /// it) or `bytes=-n` (the last n bytes).
+    pub range: Option<ByteRange>,
     /// Conditions on the source.
     pub conditions: Conditions,
 }
@@ -537,8 +538,8 @@ fn copy_source(headers: &HeaderMap, value: &str, with_range: bool) -> Result<Cop
     let range = match header(headers, "x-oss-copy-source-range").filter(|_| with_range) {
         None => None,
         Some(r) => match range::parse(r) {
-            Some(ByteRange::FromTo(a, b)) => Some((a, b)),
-            _ => {
+            Some(range) => Some(range),
+            None => {
                 return Err(ApiError::invalid_argument("x-oss-copy-source-range", r));
             }
         },
