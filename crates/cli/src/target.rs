@@ -133,28 +133,38 @@ impl Service {
     /// Where the checkpoint of uploading `source` to `bucket/key` lives: one file per
     /// (service, bucket, key, absolute source path), so re-running a command finds it.
     pub fn checkpoint_path(&self, bucket: &str, key: &str, source: &Path) -> PathBuf {
-        self.checkpoint_file("upload", bucket, key, source)
+        // Uploads keep their original identity (no direction) so older checkpoints still match.
+        self.checkpoint_file(None, bucket, key, &absolute(source))
     }
 
     /// Where the checkpoint of downloading `bucket/key` into `dest` lives.
     pub fn download_checkpoint_path(&self, bucket: &str, key: &str, dest: &Path) -> PathBuf {
-        self.checkpoint_file("download", bucket, key, dest)
+        self.checkpoint_file(Some("download"), bucket, key, &absolute(dest))
     }
 
-    /// One checkpoint file per (direction, service, bucket, key, absolute local path). The
-    /// embedded server's port changes per run, so its identity is its data dir.
-    fn checkpoint_file(&self, direction: &str, bucket: &str, key: &str, local: &Path) -> PathBuf {
+    /// Where the checkpoint of copying `src_bucket/src_key` to `bucket/key` lives.
+    pub fn copy_checkpoint_path(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        bucket: &str,
+        key: &str,
+    ) -> PathBuf {
+        let source = format!("oss://{src_bucket}/{src_key}");
+        self.checkpoint_file(Some("copy"), bucket, key, &source)
+    }
+
+    /// One checkpoint file per (kind, service, bucket, key, other end). The embedded server's
+    /// port changes per run, so its identity is its data dir.
+    fn checkpoint_file(&self, kind: Option<&str>, bucket: &str, key: &str, other: &str) -> PathBuf {
         let service = if self.is_embedded() {
             format!("local:{}", self.settings.local_data_dir.display())
         } else {
             self.endpoint.clone()
         };
-        let abs = std::path::absolute(local).unwrap_or_else(|_| local.to_owned());
-        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
-        // Uploads keep the historical identity (no direction) so their checkpoints still match.
-        let id = match direction {
-            "upload" => format!("{service}\n{bucket}\n{key}\n{}", abs.display()),
-            other => format!("{other}\n{service}\n{bucket}\n{key}\n{}", abs.display()),
+        let id = match kind {
+            None => format!("{service}\n{bucket}\n{key}\n{other}"),
+            Some(kind) => format!("{kind}\n{service}\n{bucket}\n{key}\n{other}"),
         };
         self.settings
             .checkpoint_dir
@@ -192,6 +202,15 @@ impl Service {
             s.shutdown().await;
         }
     }
+}
+
+/// `path` made absolute (and canonical when it exists), as text.
+fn absolute(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    std::fs::canonicalize(&abs)
+        .unwrap_or(abs)
+        .display()
+        .to_string()
 }
 
 fn rand_u128() -> u128 {

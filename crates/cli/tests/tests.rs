@@ -3,6 +3,7 @@
 mod support;
 
 mod compat;
+mod copy;
 mod crash_client;
 mod crash_server;
 

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod config;
+pub mod copy;
 pub mod download;
 pub mod error;
 pub mod fileio;
@@ -17,6 +18,7 @@ pub mod ops;
 pub mod upload;
 
 pub use client::{Client, Request, Response};
+pub use copy::{CopyCheckpoint, CopyOptions, CopyOutput};
 pub use download::{DownloadCheckpoint, DownloadOptions, DownloadOutput};
 pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod copy;
 mod examples;
 mod interop;
 mod ops;

@@ -11,7 +11,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use osspart::{
-    CancelHandle, CheckpointSpec, DownloadOptions, ProgressCallback, ProgressEvent, Source, UploadOptions,
+    CancelHandle, CheckpointSpec, DownloadOptions, ProgressCallback, ProgressEvent, Source,
+    UploadOptions,
 };
 use serde_json::json;
 
@@ -90,10 +91,7 @@ pub async fn run(args: CpArgs, settings: &Settings) -> anyhow::Result<()> {
     ) {
         (None, Some(dst)) => upload(&args, dst?, settings).await,
         (Some(src), None) => download(&args, src?, settings).await,
-        (Some(_), Some(_)) => Err(BadArguments(
-            "copying between two oss:// targets is not supported; download then upload".into(),
-        )
-        .into()),
+        (Some(src), Some(dst)) => copy(&args, src?, dst?, settings).await,
         (None, None) => {
             Err(BadArguments("one side of cp must be an oss://bucket/key target".into()).into())
         }
@@ -367,6 +365,98 @@ impl Display {
             eprintln!();
         }
     }
+}
+
+/// A server-side copy: CopyObject for small objects, a resumable UploadPartCopy multipart
+/// copy for large ones; metadata kept unless --meta/--content-type/--header replace it.
+async fn copy(
+    args: &CpArgs,
+    src: OssUrl,
+    mut dst: OssUrl,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    if src.key.is_empty() || src.key.ends_with('/') {
+        bail!(BadArguments(
+            "copy needs a source object (oss://bucket/key); use cp -r for prefixes".into()
+        ));
+    }
+    if dst.key.is_empty() || dst.key.ends_with('/') {
+        dst.key
+            .push_str(src.key.rsplit('/').next().unwrap_or(&src.key));
+    }
+    let service = Service::connect(settings).await?;
+    let client = service.client_for_upload(&dst.bucket).await?;
+    let upload = options(&args.upload)?;
+    let replace = !args.upload.meta.is_empty()
+        || args.upload.content_type.is_some()
+        || !args.upload.headers.is_empty();
+    let display = Display::new(
+        settings.json,
+        Some(0),
+        "copying from",
+        &format!(
+            "oss://{}/{} to oss://{}/{}",
+            src.bucket, src.key, dst.bucket, dst.key
+        ),
+    );
+    let cancel = CancelHandle::new();
+    let checkpoint = service.copy_checkpoint_path(&src.bucket, &src.key, &dst.bucket, &dst.key);
+    if args.upload.restart {
+        let _ = std::fs::remove_file(&checkpoint);
+    }
+    let copy_options = osspart::CopyOptions {
+        multipart_threshold: args.upload.multipart_threshold.max(1),
+        part_size: args
+            .upload
+            .part_size
+            .max(osspart_protocol::limits::MIN_PART_SIZE),
+        parallel: args.upload.parallel.max(1),
+        object: replace.then_some(upload.object),
+        checkpoint: Some(checkpoint),
+        progress: Some(display.callback()),
+        cancel: Some(cancel.clone()),
+    };
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.pause();
+        }
+    });
+    let result = client
+        .copy(&src.bucket, &src.key, &dst.key, copy_options)
+        .await;
+    ctrl_c.abort();
+    display.finish();
+    service.close().await;
+    let out = match result {
+        Ok(out) => out,
+        Err(osspart::Error::Cancelled) => {
+            return Err(Interrupted("paused; run the same command again to resume".into()).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if settings.json {
+        print_json(&json!({
+            "source": format!("oss://{}/{}", src.bucket, src.key),
+            "bucket": dst.bucket, "key": dst.key, "etag": out.etag, "size": out.size,
+            "crc64": out.crc64.map(|c| c.to_string()), "upload_id": out.upload_id,
+            "parts_copied": out.parts_copied, "parts_kept": out.parts_kept,
+        }));
+    } else {
+        let how = match out.upload_id {
+            Some(_) => format!("{} parts copied, {} kept", out.parts_copied, out.parts_kept),
+            None => "one CopyObject".to_owned(),
+        };
+        println!(
+            "copied oss://{}/{} to oss://{}/{} ({}, etag {}; {how})",
+            src.bucket,
+            src.key,
+            dst.bucket,
+            dst.key,
+            human_bytes(out.size),
+            out.etag
+        );
+    }
+    Ok(())
 }
 
 async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Result<()> {

@@ -114,6 +114,11 @@ pub struct ListPartsPage {
     pub next_part_number_marker: u32,
 }
 
+/// The `x-oss-copy-source` value naming `bucket/key`.
+pub(crate) fn copy_source(bucket: &str, key: &str) -> String {
+    format!("/{bucket}/{}", encode_component(key))
+}
+
 impl Client {
     /// InitiateMultipartUpload; returns the upload id.
     pub async fn init_multipart_upload(
@@ -192,7 +197,7 @@ impl Client {
         part_output(r, Some(crc), number)
     }
 
-    /// UploadPartCopy from `source_bucket/source_key`, optionally a byte range (inclusive).
+    /// UploadPartCopy from `source_bucket/source_key`, optionally a byte range.
     pub async fn upload_part_copy(
         &self,
         key: &str,
@@ -202,15 +207,32 @@ impl Client {
         source_key: &str,
         range: Option<osspart_protocol::range::ByteRange>,
     ) -> Result<PartOutput> {
+        self.upload_part_copy_if(key, upload_id, number, source_bucket, source_key, range, None)
+            .await
+    }
+
+    /// UploadPartCopy that fails with `PreconditionFailed` unless the source's ETag is
+    /// `source_etag` (so every part of a copy comes from the same object).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy_if(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        source_bucket: &str,
+        source_key: &str,
+        range: Option<osspart_protocol::range::ByteRange>,
+        source_etag: Option<&str>,
+    ) -> Result<PartOutput> {
         let mut req = Request::new("UploadPartCopy", Method::PUT, Some(key))
             .query("partNumber", number.to_string())
             .query("uploadId", upload_id)
-            .header(
-                "x-oss-copy-source",
-                format!("/{source_bucket}/{}", encode_component(source_key)),
-            );
+            .header("x-oss-copy-source", copy_source(source_bucket, source_key));
         if let Some(range) = range {
             req = req.header("x-oss-copy-source-range", range.to_header());
+        }
+        if let Some(etag) = source_etag {
+            req = req.header("x-oss-copy-source-if-match", etag);
         }
         let r = self.send(req).await?;
         let doc: CopyPartResult = r.xml()?;

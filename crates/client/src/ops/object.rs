@@ -194,6 +194,37 @@ impl Client {
         })
     }
 
+    /// CopyObject from `source_bucket/source_key` to `key` of this client's bucket, on the
+    /// service side. `options: None` keeps the source's metadata; `Some` replaces it
+    /// (`x-oss-metadata-directive: REPLACE`).
+    pub async fn copy_object(
+        &self,
+        source_bucket: &str,
+        source_key: &str,
+        key: &str,
+        options: Option<&ObjectOptions>,
+    ) -> Result<PutOutput> {
+        let mut req = Request::new("CopyObject", Method::PUT, Some(key)).header(
+            "x-oss-copy-source",
+            super::multipart::copy_source(source_bucket, source_key),
+        );
+        if let Some(options) = options {
+            req = options
+                .apply(key, req)
+                .header("x-oss-metadata-directive", "REPLACE");
+        }
+        let r = self.send(req).await?;
+        let doc: osspart_protocol::xml::object::CopyObjectResult = r.xml()?;
+        Ok(PutOutput {
+            etag: r
+                .etag()
+                .map(str::to_owned)
+                .unwrap_or_else(|| super::quoted(&doc.etag)),
+            crc64: r.crc64(),
+            response: r,
+        })
+    }
+
     /// GetObject of the whole object or one range.
     pub async fn get_object(
         &self,
