@@ -201,7 +201,23 @@ impl Client {
             }
         }
         let (mut cp, kept) = match resumed {
-            Some(cp) => {
+            Some(mut cp) => {
+                // Every part the upload holds with its range's size was copied from this very
+                // source (each copy was pinned to its ETag), whether or not a save recorded it.
+                let stored: Vec<_> = self
+                    .list_all_parts(key, &cp.upload_id)
+                    .try_collect()
+                    .await?;
+                let count = source.size.div_ceil(cp.part_size) as u32;
+                cp.parts = stored
+                    .into_iter()
+                    .filter(|p| {
+                        let start = u64::from(p.number.saturating_sub(1)) * cp.part_size;
+                        (1..=count).contains(&p.number)
+                            && p.size == (start + cp.part_size).min(source.size) - start
+                    })
+                    .map(|p| (p.number, (p.etag, p.crc64)))
+                    .collect();
                 let kept = cp.parts.len() as u32;
                 emit(
                     options,
