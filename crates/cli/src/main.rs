@@ -7,6 +7,7 @@ mod exit;
 mod settings;
 mod target;
 mod tree;
+mod upload_flags;
 
 use std::path::PathBuf;
 
@@ -90,6 +91,8 @@ enum Command {
     Parts(commands::parts::PartsCommand),
     /// Abort one multipart upload (same as `uploads abort`).
     Abort(commands::uploads::AbortArgs),
+    /// A URL that allows one GET or PUT (HEAD, DELETE) of an object without keys.
+    Presign(commands::presign::PresignArgs),
     /// Write the config file (endpoint, region, credentials; mode 0600).
     Config(commands::config::ConfigArgs),
     /// Run a durable, single-node OSS-compatible server.
@@ -143,6 +146,7 @@ fn main() -> std::process::ExitCode {
             Command::Uploads(cmd) => commands::uploads::run(cmd, &settings()?).await,
             Command::Parts(cmd) => commands::parts::run(cmd, &settings()?).await,
             Command::Abort(args) => commands::uploads::abort(args, &settings()?).await,
+            Command::Presign(args) => commands::presign::run(args, &settings()?).await,
         }
     });
     let result = runtime

@@ -204,6 +204,24 @@ impl Service {
     }
 }
 
+/// Drops the upload checkpoint at `path`: aborts the multipart upload it names (if it is
+/// still open) and deletes the file. Does nothing while another process holds its lock.
+pub async fn discard_upload_checkpoint(client: &Client, key: &str, path: &Path) {
+    if !path.exists() {
+        return;
+    }
+    let Ok(lock) = osspart::upload::CheckpointLock::acquire(path) else {
+        return;
+    };
+    if let Ok(Some(cp)) = osspart::Checkpoint::load(path) {
+        if !cp.upload_id.is_empty() {
+            let _ = client.abort_multipart_upload(key, &cp.upload_id).await;
+        }
+    }
+    let _ = std::fs::remove_file(path);
+    lock.release();
+}
+
 /// `path` made absolute (and canonical when it exists), as text.
 fn absolute(path: &Path) -> String {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());

@@ -10,6 +10,7 @@ mod crash_server;
 mod home;
 
 mod cli;
+mod object_flags;
 mod resume;
 mod tree;
 mod terminal;

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod config;
 pub mod copy;
+pub mod credentials;
 pub mod download;
 pub mod error;
 pub mod fileio;
@@ -18,9 +19,13 @@ pub mod ops;
 pub mod upload;
 
 pub use client::{Client, Request, Response};
-pub use copy::{CopyCheckpoint, CopyOptions, CopyOutput};
-pub use download::{DownloadCheckpoint, DownloadOptions, DownloadOutput};
 pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
+pub use copy::{CopyCheckpoint, CopyOptions, CopyOutput};
+pub use credentials::{
+    CachingProvider, CredentialsProvider, EcsRamRoleProvider, ProcessProvider, ProvidedCredentials,
+    StaticProvider,
+};
+pub use download::{DownloadCheckpoint, DownloadOptions, DownloadOutput};
 pub use error::{Error, Result};
 pub use ops::multipart::{
     CompleteOutput, ListPartsPage, ListUploadsPage, ListUploadsQuery, PartEtag, PartInfo,
@@ -29,6 +34,8 @@ pub use ops::multipart::{
 pub use ops::object::{
     ListObjectsPage, ListObjectsQuery, ObjectInfo, ObjectOptions, ObjectSummary, PutOutput,
 };
+/// HTTP methods, as requests and presigned URLs name them.
+pub use reqwest::Method;
 pub use upload::{
     CancelHandle, Checkpoint, CheckpointSpec, Progress, ProgressCallback, ProgressEvent, Source,
     TransferBudget, UploadOptions, UploadOutput,

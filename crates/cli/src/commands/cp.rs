@@ -12,14 +12,14 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use osspart::{
     CancelHandle, CheckpointSpec, DownloadOptions, ProgressCallback, ProgressEvent, Source,
-    UploadOptions,
 };
 use serde_json::json;
 
-use super::{human_bytes, parse_size, print_json};
+use super::{human_bytes, print_json};
 use crate::exit::{BadArguments, Interrupted};
 use crate::settings::Settings;
 use crate::target::{OssUrl, Service};
+use crate::upload_flags::{options, UploadArgs};
 
 /// Flags of `osspart cp`.
 #[derive(Debug, Args)]
@@ -37,36 +37,6 @@ pub struct CpArgs {
     upload: UploadArgs,
     #[command(flatten)]
     pub tree: crate::tree::TreeArgs,
-}
-
-/// How objects are uploaded (shared by `cp` and `sync`).
-#[derive(Debug, Args, Clone)]
-pub struct UploadArgs {
-    /// Parts in flight at once, per file.
-    #[arg(long, default_value_t = 5)]
-    pub parallel: usize,
-    /// Part size, e.g. 8MiB (100KiB..5GiB; raised automatically to fit 10,000 parts).
-    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
-    pub part_size: u64,
-    /// Files smaller than this go up as one PutObject, larger ones as a resumable multipart
-    /// upload.
-    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
-    pub multipart_threshold: u64,
-    /// User metadata `k=v` (repeatable), sent as x-oss-meta-k.
-    #[arg(long = "meta", value_name = "K=V")]
-    pub meta: Vec<String>,
-    /// Content-Type (default: guessed from the key's extension).
-    #[arg(long)]
-    pub content_type: Option<String>,
-    /// Extra header `'Name: value'` (repeatable), e.g. 'Cache-Control: no-cache'.
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// Send Content-MD5 with every part.
-    #[arg(long)]
-    pub content_md5: bool,
-    /// Do not resume: abort any upload a checkpoint names and start over.
-    #[arg(long)]
-    pub restart: bool,
 }
 
 /// Copies in the direction the arguments say.
@@ -98,34 +68,6 @@ pub async fn run(args: CpArgs, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Upload options from the flags (no checkpoint, progress or cancel yet).
-pub fn options(args: &UploadArgs) -> anyhow::Result<UploadOptions> {
-    let mut o = UploadOptions {
-        parallel: args.parallel,
-        part_size: args.part_size,
-        content_md5: args.content_md5,
-        restart_on_source_change: args.restart,
-        multipart_threshold: args.multipart_threshold,
-        ..Default::default()
-    };
-    for m in &args.meta {
-        let (k, v) = m
-            .split_once('=')
-            .ok_or_else(|| BadArguments(format!("--meta {m:?} is not k=v")))?;
-        o.object.meta.push((k.trim().to_owned(), v.to_owned()));
-    }
-    for h in &args.headers {
-        let (k, v) = h
-            .split_once(':')
-            .ok_or_else(|| BadArguments(format!("--header {h:?} is not 'Name: value'")))?;
-        o.object
-            .headers
-            .push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    o.object.mime = args.content_type.clone();
-    Ok(o)
-}
-
 async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::Result<()> {
     let stdin = args.source == "-";
     let path = PathBuf::from(&args.source);
@@ -148,6 +90,10 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
     let service = Service::connect(settings).await?;
     let client = service.client_for_upload(&dst.bucket).await?;
     let checkpoint = (!stdin).then(|| service.checkpoint_path(&dst.bucket, &dst.key, &path));
+    if let (true, Some(cp)) = (args.upload.restart, &checkpoint) {
+        // Start over even when the file is unchanged: the earlier upload goes.
+        crate::target::discard_upload_checkpoint(&client, &dst.key, cp).await;
+    }
     if let Some(cp) = &checkpoint {
         options.checkpoint = Some(CheckpointSpec::File(cp.clone()));
     }
@@ -387,9 +333,7 @@ async fn copy(
     let service = Service::connect(settings).await?;
     let client = service.client_for_upload(&dst.bucket).await?;
     let upload = options(&args.upload)?;
-    let replace = !args.upload.meta.is_empty()
-        || args.upload.content_type.is_some()
-        || !args.upload.headers.is_empty();
+    let replace = args.upload.sets_object_attributes();
     let display = Display::new(
         settings.json,
         Some(0),

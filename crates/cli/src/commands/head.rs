@@ -22,12 +22,19 @@ pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
     let info = client.head_object(&url.key).await;
     service.close().await;
     let info = info?;
+    let h = |name: &str| info.response.header(name).map(str::to_owned);
     if settings.json {
         print_json(&json!({
             "bucket": url.bucket, "key": url.key, "size": info.size, "etag": info.etag,
             "crc64": info.crc64.map(|c| c.to_string()), "type": info.object_type,
             "content_type": info.content_type,
             "last_modified": info.response.header("last-modified"),
+            "storage_class": h("x-oss-storage-class"),
+            "server_side_encryption": h("x-oss-server-side-encryption"),
+            "tagging_count": h("x-oss-tagging-count").and_then(|n| n.parse::<u64>().ok()),
+            "cache_control": h("cache-control"),
+            "content_disposition": h("content-disposition"),
+            "expires": h("expires"),
             "meta": info.meta.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         }));
     } else {
@@ -44,6 +51,18 @@ pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
             "last-modified: {}",
             info.response.header("last-modified").unwrap_or_default()
         );
+        for (label, name) in [
+            ("storage-class", "x-oss-storage-class"),
+            ("encryption", "x-oss-server-side-encryption"),
+            ("tags", "x-oss-tagging-count"),
+            ("cache-control", "cache-control"),
+            ("disposition", "content-disposition"),
+            ("expires", "expires"),
+        ] {
+            if let Some(v) = h(name) {
+                println!("{:15}{v}", format!("{label}:"));
+            }
+        }
         for (k, v) in &info.meta {
             println!("meta:          {k}={v}");
         }

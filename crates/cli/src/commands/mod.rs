@@ -6,6 +6,7 @@ pub mod cp;
 pub mod head;
 pub mod ls;
 pub mod parts;
+pub mod presign;
 pub mod rm;
 pub mod serve;
 pub mod sync;

@@ -3,9 +3,9 @@
 
 use clap::Args;
 
-use super::cp::UploadArgs;
 use crate::settings::Settings;
 use crate::tree::TreeArgs;
+use crate::upload_flags::UploadArgs;
 
 /// Flags of `osspart sync`.
 #[derive(Debug, Args)]

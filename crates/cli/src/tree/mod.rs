@@ -20,9 +20,9 @@ use std::path::Path;
 use clap::{ArgMatches, Args};
 use osspart::UploadOptions;
 
-use crate::commands::cp::UploadArgs;
 use crate::commands::parse_size;
 use crate::settings::Settings;
+use crate::upload_flags::UploadArgs;
 use filter::{Rule, RuleKind};
 
 /// What `--help` says about memory for tree transfers.

@@ -59,7 +59,10 @@ pub fn of_info(info: &osspart::ObjectInfo) -> Option<SystemTime> {
 /// Gives a downloaded file its object's modification time.
 pub fn set_on_file(path: &std::path::Path, info: &osspart::ObjectInfo) -> std::io::Result<()> {
     match of_info(info) {
-        Some(t) => std::fs::File::options().write(true).open(path)?.set_modified(t),
+        Some(t) => std::fs::File::options()
+            .write(true)
+            .open(path)?
+            .set_modified(t),
         None => Ok(()),
     }
 }

@@ -315,8 +315,7 @@ async fn equal(
             match (direction, has_meta) {
                 // Written by another tool after the file was last changed: keep it.
                 (Direction::Up, false) => Ok(true),
-                _ => Ok(mtime::of_info(&info)
-                    .is_some_and(|t| mtime::same(t, file.mtime))),
+                _ => Ok(mtime::of_info(&info).is_some_and(|t| mtime::same(t, file.mtime))),
             }
         }
         Compare::Checksum => {

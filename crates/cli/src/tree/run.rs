@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use futures_util::StreamExt;
 use osspart::{
-    CancelHandle, CheckpointSpec, Client, DownloadOptions, ProgressCallback, ProgressEvent,
-    Source, TransferBudget, UploadOptions,
+    CancelHandle, CheckpointSpec, Client, DownloadOptions, ProgressCallback, ProgressEvent, Source,
+    TransferBudget, UploadOptions,
 };
 use tokio::sync::mpsc;
 
@@ -22,10 +22,10 @@ use super::plan::{self, Compare, Direction, Step};
 use super::remote::{self, RemoteObject};
 use super::report::{Action, Record, Report};
 use super::TreeArgs;
-use crate::commands::cp::{self, UploadArgs};
 use crate::exit::{BadArguments, Interrupted, TreeFailed};
 use crate::settings::Settings;
-use crate::target::{OssUrl, Service};
+use crate::target::{discard_upload_checkpoint, OssUrl, Service};
+use crate::upload_flags::{self, UploadArgs};
 
 /// Comparisons (HEADs, local CRC-64s) in flight at once.
 const COMPARING: usize = 32;
@@ -90,7 +90,7 @@ pub async fn run(
     };
     let budget = TransferBudget::new(tree.max_connections, tree.max_buffer);
     let cancel = CancelHandle::new();
-    let mut base = cp::options(upload)?;
+    let mut base = upload_flags::options(upload)?;
     base.budget = Some(budget.clone());
     base.cancel = Some(cancel.clone());
     base.part_retries = settings.retries;
@@ -257,28 +257,17 @@ impl Context<'_> {
             Direction::Up if size >= self.base.multipart_threshold => {
                 self.service.checkpoint_path(&self.bucket, &key, &path)
             }
-            Direction::Down if size > self.download.part_size => {
-                self.service
-                    .download_checkpoint_path(&self.bucket, &key, &path)
-            }
+            Direction::Down if size > self.download.part_size => self
+                .service
+                .download_checkpoint_path(&self.bucket, &key, &path),
             _ => return,
         };
-        if !checkpoint.exists() {
-            return;
-        }
-        // Another process working on it holds the lock: leave it alone.
-        let Ok(lock) = osspart::upload::CheckpointLock::acquire(&checkpoint) else {
-            return;
-        };
-        if self.direction == Direction::Up {
-            if let Ok(Some(cp)) = osspart::Checkpoint::load(&checkpoint) {
-                if !cp.upload_id.is_empty() {
-                    let _ = self.client.abort_multipart_upload(&key, &cp.upload_id).await;
-                }
+        match self.direction {
+            Direction::Up => discard_upload_checkpoint(self.client, &key, &checkpoint).await,
+            Direction::Down => {
+                let _ = std::fs::remove_file(&checkpoint);
             }
         }
-        let _ = std::fs::remove_file(&checkpoint);
-        lock.release();
     }
 
     /// The source and destination names of relative path `rel`.
@@ -403,8 +392,10 @@ impl Context<'_> {
         });
         match got {
             Ok(done) => {
-                self.report
-                    .advance(done.size.saturating_sub(acknowledged.load(Ordering::Relaxed)));
+                self.report.advance(
+                    done.size
+                        .saturating_sub(acknowledged.load(Ordering::Relaxed)),
+                );
                 let mut r = record_done(
                     Action::Downloaded,
                     source,

@@ -14,7 +14,18 @@ pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
     set_header(r, "last-modified", &time_fmt::http_date(o.last_modified));
     set_header(r, "x-oss-hash-crc64ecma", &o.crc64.to_string());
     set_header(r, "x-oss-object-type", o.object_type.as_str());
-    set_header(r, "x-oss-storage-class", "Standard");
+    let m = &o.meta;
+    set_header(
+        r,
+        "x-oss-storage-class",
+        m.storage_class.as_deref().unwrap_or("Standard"),
+    );
+    if let Some(sse) = &m.server_side_encryption {
+        set_header(r, "x-oss-server-side-encryption", sse);
+    }
+    if let Some(tags) = m.tagging.as_deref().filter(|t| !t.is_empty()) {
+        set_header(r, "x-oss-tagging-count", &tags.split('&').count().to_string());
+    }
 }
 
 /// Everything GET and HEAD send: identity, stored metadata and user meta, then the
