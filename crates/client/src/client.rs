@@ -15,7 +15,8 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use time::OffsetDateTime;
 
-use crate::config::{Addressing, Config, SignatureVersion};
+use crate::config::{Addressing, Config, Credentials, SignatureVersion};
+use crate::credentials::{CredentialsProvider, StaticProvider};
 use crate::error::{Error, Result};
 
 /// A client for one bucket of one OSS (or OSS-compatible) service. Cheap to clone; clones
@@ -31,6 +32,8 @@ struct Inner {
     scheme: String,
     host: String,
     path_style: bool,
+    /// Asked for the credentials of every request (shared by clones and `with_bucket`).
+    provider: Arc<dyn CredentialsProvider>,
     /// Server time minus local time, in seconds, learnt from RequestTimeTooSkewed answers.
     clock_offset: AtomicI64,
 }
@@ -186,6 +189,10 @@ impl Client {
             .user_agent(config.user_agent.clone())
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
+        let provider = config.credentials_provider.clone().unwrap_or_else(|| {
+            Arc::new(StaticProvider::new(config.credentials.clone()))
+                as Arc<dyn CredentialsProvider>
+        });
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
@@ -193,6 +200,7 @@ impl Client {
                 scheme,
                 host,
                 path_style,
+                provider,
                 clock_offset: AtomicI64::new(0),
             }),
         })
@@ -219,6 +227,7 @@ impl Client {
                 scheme: self.inner.scheme.clone(),
                 host: self.inner.host.clone(),
                 path_style: self.inner.path_style,
+                provider: self.inner.provider.clone(),
                 clock_offset: AtomicI64::new(self.inner.clock_offset.load(Ordering::Relaxed)),
             }),
         }
@@ -245,16 +254,22 @@ impl Client {
             + time::Duration::seconds(self.inner.clock_offset.load(Ordering::Relaxed))
     }
 
+    /// The credentials to sign the next request with, from the configured provider.
+    pub async fn current_credentials(&self) -> Result<Credentials> {
+        Ok(self.inner.provider.provide().await?.credentials)
+    }
+
     /// Signed headers for a request at `now`.
     fn signed_headers(
         &self,
         bucket: Option<&str>,
         req: &Request,
+        credentials: &Credentials,
         now: OffsetDateTime,
     ) -> Vec<(String, String)> {
         let c = &self.inner.config;
         let mut headers = req.headers.clone();
-        if let Some(token) = &c.credentials.security_token {
+        if let Some(token) = &credentials.security_token {
             headers.push(("x-oss-security-token".to_owned(), token.clone()));
         }
         if c.signature == SignatureVersion::V4 {
@@ -271,8 +286,8 @@ impl Client {
             headers: &headers,
         };
         let added = match c.signature {
-            SignatureVersion::V1 => v1::sign_headers(&parts, &c.credentials, now),
-            SignatureVersion::V4 => v4::sign_headers(&parts, &c.credentials, &c.region, now, &[]),
+            SignatureVersion::V1 => v1::sign_headers(&parts, credentials, now),
+            SignatureVersion::V4 => v4::sign_headers(&parts, credentials, &c.region, now, &[]),
         };
         for (name, value) in added {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
@@ -281,8 +296,32 @@ impl Client {
         headers
     }
 
-    /// A presigned URL for `method` on `key`, valid for `expires_in`.
+    /// A presigned URL for `method` on `key`, valid for `expires_in`, signed with
+    /// [`Config::credentials`]; with a credentials provider use [`Client::presign_current`].
     pub fn presign(&self, method: Method, key: &str, expires_in: Duration) -> String {
+        self.presign_with(&self.inner.config.credentials, method, key, expires_in)
+    }
+
+    /// A presigned URL for `method` on `key`, valid for `expires_in`, signed with the
+    /// credentials provider's current keys (a URL signed with STS keys stops working when they
+    /// expire).
+    pub async fn presign_current(
+        &self,
+        method: Method,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<String> {
+        let credentials = self.current_credentials().await?;
+        Ok(self.presign_with(&credentials, method, key, expires_in))
+    }
+
+    fn presign_with(
+        &self,
+        credentials: &Credentials,
+        method: Method,
+        key: &str,
+        expires_in: Duration,
+    ) -> String {
         let c = &self.inner.config;
         let bucket = Some(c.bucket.as_str());
         let parts = RequestParts {
@@ -296,12 +335,12 @@ impl Client {
         let query = match c.signature {
             SignatureVersion::V1 => v1::presign_query(
                 &parts,
-                &c.credentials,
+                credentials,
                 now.unix_timestamp() + expires_in.as_secs() as i64,
             ),
             SignatureVersion::V4 => v4::presign_query(
                 &parts,
-                &c.credentials,
+                credentials,
                 &c.region,
                 now,
                 expires_in.as_secs() as i64,
@@ -380,7 +419,9 @@ impl Client {
 
     async fn attempt(&self, bucket: Option<&str>, req: &Request) -> Result<Response> {
         let url = self.url(bucket, req.key.as_deref(), &req.query);
-        let headers = self.signed_headers(bucket, req, self.now());
+        // Asked for every attempt: a retry after the keys were rotated signs with the new ones.
+        let credentials = self.current_credentials().await?;
+        let headers = self.signed_headers(bucket, req, &credentials, self.now());
         let timeout = self.inner.config.timeout_for(req.body.len() as u64);
         let mut builder = self
             .inner
@@ -511,7 +552,6 @@ fn service_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Credentials;
 
     fn client(endpoint: &str, addressing: Addressing) -> Client {
         let mut c = Config::new(

@@ -1,11 +1,13 @@
 //! Client configuration: where the service is, who we are, how we sign, address, time out and
 //! retry. Defaults live in one place ([`Config::new`] and the `Default` impls).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use osspart_protocol::endpoint;
 pub use osspart_protocol::sign::Credentials;
 
+use crate::credentials::{CachingProvider, CredentialsProvider};
 use crate::error::{Error, Result};
 
 /// Which signature scheme requests carry.
@@ -78,8 +80,8 @@ impl RetryPolicy {
     }
 }
 
-/// Everything a [`crate::Client`] needs.
-#[derive(Debug, Clone)]
+/// Everything a [`crate::Client`] needs. `Debug` never shows the secret or the token.
+#[derive(Clone)]
 pub struct Config {
     /// Service endpoint with scheme, e.g. `https://oss-cn-hangzhou.aliyuncs.com` or
     /// `http://127.0.0.1:9000`.
@@ -88,8 +90,13 @@ pub struct Config {
     pub region: String,
     /// The bucket calls operate on.
     pub bucket: String,
-    /// Key pair, optionally with an STS token.
+    /// Key pair, optionally with an STS token; used when `credentials_provider` is `None`.
     pub credentials: Credentials,
+    /// Where every request gets its credentials from, when they can change (STS keys that
+    /// expire, an ECS RAM role, a credential process); default `None` (sign with
+    /// `credentials`). Asked before each request is signed, so give one that caches
+    /// ([`CachingProvider`], as [`Config::with_provider`] does).
+    pub credentials_provider: Option<Arc<dyn CredentialsProvider>>,
     /// Signature scheme (default V4).
     pub signature: SignatureVersion,
     /// URL style (default: virtual-hosted, path-style for IP and `localhost` endpoints).
@@ -121,6 +128,7 @@ impl Config {
             region: osspart_protocol::sign::v4::scope_region(&region.into()).to_owned(),
             bucket: bucket.into(),
             credentials,
+            credentials_provider: None,
             signature: SignatureVersion::default(),
             addressing: Addressing::default(),
             connect_timeout: Duration::from_secs(10),
@@ -129,6 +137,24 @@ impl Config {
             retry: RetryPolicy::default(),
             user_agent: format!("osspart/{}", env!("CARGO_PKG_VERSION")),
         }
+    }
+
+    /// A configuration whose credentials come from `provider` (wrapped in a
+    /// [`CachingProvider`], so keys are fetched once and refreshed before they expire).
+    pub fn with_provider(
+        endpoint: impl Into<String>,
+        region: impl Into<String>,
+        bucket: impl Into<String>,
+        provider: Arc<dyn CredentialsProvider>,
+    ) -> Config {
+        let unused = Credentials {
+            access_key_id: String::new(),
+            access_key_secret: String::new(),
+            security_token: None,
+        };
+        let mut config = Config::new(endpoint, region, bucket, unused);
+        config.credentials_provider = Some(Arc::new(CachingProvider::new(provider)));
+        config
     }
 
     /// Reads OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN, OSS_REGION and
@@ -168,6 +194,28 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials and providers redact their own secrets.
+        let mut d = f.debug_struct("Config");
+        d.field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket);
+        match &self.credentials_provider {
+            Some(p) => d.field("credentials_provider", p),
+            None => d.field("credentials", &self.credentials),
+        };
+        d.field("signature", &self.signature)
+            .field("addressing", &self.addressing)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("min_throughput", &self.min_throughput)
+            .field("retry", &self.retry)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +242,29 @@ mod tests {
             assert!(r.backoff(attempt) <= r.max_delay);
         }
         assert!(r.backoff(1) <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn debug_hides_secret_and_token() {
+        let keys = Credentials {
+            access_key_id: "LTAI-shown".into(),
+            access_key_secret: "hidden-secret".into(),
+            security_token: Some("hidden-token".into()),
+        };
+        let plain = Config::new("http://127.0.0.1:1", "cn-hangzhou", "b", keys.clone());
+        let provided = Config::with_provider(
+            "http://127.0.0.1:1",
+            "cn-hangzhou",
+            "b",
+            Arc::new(crate::credentials::StaticProvider::new(keys)),
+        );
+        for shown in [format!("{plain:?}"), format!("{provided:#?}")] {
+            assert!(shown.contains("LTAI-shown"), "{shown}");
+            assert!(shown.contains("http://127.0.0.1:1"), "{shown}");
+            assert!(
+                !shown.contains("hidden-secret") && !shown.contains("hidden-token"),
+                "{shown}"
+            );
+        }
     }
 }

@@ -61,6 +61,10 @@ pub enum Error {
     /// The service's answer could not be understood.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// No credentials to sign with: the provider failed (metadata service unreachable,
+    /// credential process failed) or the keys it had expired.
+    #[error("credentials: {0}")]
+    Credentials(String),
 }
 
 impl Error {

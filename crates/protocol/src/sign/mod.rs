@@ -31,8 +31,9 @@ pub struct RequestParts<'a> {
     pub headers: &'a [(String, String)],
 }
 
-/// A key pair, plus the STS token for temporary credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A key pair, plus the STS token for temporary credentials. `Debug` shows the AccessKeyId
+/// only: the secret and the token never reach logs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// AccessKeyId (`STS.…` for temporary credentials).
     pub access_key_id: String,
@@ -40,6 +41,32 @@ pub struct Credentials {
     pub access_key_secret: String,
     /// STS security token, when the key pair is temporary.
     pub security_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &REDACTED)
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| REDACTED),
+            )
+            .finish()
+    }
+}
+
+/// What `Debug` output shows in place of a secret.
+pub const REDACTED: Redacted = Redacted;
+
+/// Stands in for a secret in `Debug` output (prints `<redacted>`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Authentication material found in a request.
@@ -603,6 +630,30 @@ mod tests {
             parse_auth(&req(&[], &q)),
             Err(AuthError::InvalidExpires(_))
         ));
+    }
+
+    #[test]
+    fn debug_shows_the_key_id_and_hides_secret_and_token() {
+        let c = Credentials {
+            access_key_id: "LTAI-visible".into(),
+            access_key_secret: "very-secret".into(),
+            security_token: Some("token-value".into()),
+        };
+        let shown = format!("{c:?} {c:#?}");
+        assert!(shown.contains("LTAI-visible"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("token-value"),
+            "{shown}"
+        );
+        let none = format!(
+            "{:?}",
+            Credentials {
+                security_token: None,
+                ..c
+            }
+        );
+        assert!(none.contains("security_token: None"), "{none}");
     }
 
     #[test]
