@@ -12,7 +12,6 @@ pub mod client;
 pub mod config;
 pub mod copy;
 pub mod credentials;
-pub mod credentials;
 pub mod download;
 pub mod error;
 pub mod fileio;
@@ -21,10 +20,6 @@ pub mod upload;
 
 pub use client::{Client, Request, Response};
 pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
-pub use credentials::{
-    CachingProvider, CredentialsProvider, EcsRamRoleProvider, ProcessProvider, ProvidedCredentials,
-    StaticProvider,
-};
 pub use copy::{CopyCheckpoint, CopyOptions, CopyOutput};
 pub use credentials::{
     CachingProvider, CredentialsProvider, EcsRamRoleProvider, ProcessProvider, ProvidedCredentials,
