@@ -204,22 +204,12 @@ impl Service {
     }
 }
 
-/// Drops the upload checkpoint at `path`: aborts the multipart upload it names (if it is
-/// still open) and deletes the file. Does nothing while another process holds its lock.
+/// Drops the upload checkpoint at `path` and the upload it names (best effort: a checkpoint
+/// another process holds, or a service that cannot be reached, is left as it is).
 pub async fn discard_upload_checkpoint(client: &Client, key: &str, path: &Path) {
-    if !path.exists() {
-        return;
+    if let Err(e) = client.abandon_checkpoint(key, path).await {
+        tracing::debug!(error = %e, checkpoint = %path.display(), "checkpoint kept");
     }
-    let Ok(lock) = osspart::upload::CheckpointLock::acquire(path) else {
-        return;
-    };
-    if let Ok(Some(cp)) = osspart::Checkpoint::load(path) {
-        if !cp.upload_id.is_empty() {
-            let _ = client.abort_multipart_upload(key, &cp.upload_id).await;
-        }
-    }
-    let _ = std::fs::remove_file(path);
-    lock.release();
 }
 
 /// `path` made absolute (and canonical when it exists), as text.

@@ -563,6 +563,36 @@ impl Client {
     /// left behind: the newest upload of `name` initiated since `since` (Unix seconds, less
     /// the 15 minutes of clock difference OSS tolerates) that has no parts yet. Such a run
     /// never sent a part, so an upload with parts is someone else's.
+    /// Abandons the upload a checkpoint file names: aborts it (for a checkpoint saved while
+    /// initiating, the upload that run may have created before it died) and deletes the
+    /// checkpoint, so the next upload of `name` starts over. Fails while another process
+    /// holds the checkpoint's lock.
+    pub async fn abandon_checkpoint(&self, name: &str, path: &std::path::Path) -> Result<()> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let lock = CheckpointLock::acquire(path)?;
+        let result = async {
+            if let Some(cp) = Checkpoint::load(path)? {
+                let id = match cp.initiating_since {
+                    Some(since) if cp.is_initiating() => self.lost_upload(name, since).await?,
+                    _ => Some(cp.upload_id).filter(|id| !id.is_empty()),
+                };
+                if let Some(id) = id {
+                    match self.abort_multipart_upload(name, &id).await {
+                        Err(e) if !e.has_code(ErrorCode::NoSuchUpload) => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+            std::fs::remove_file(path)?;
+            Ok(())
+        }
+        .await;
+        lock.release();
+        result
+    }
+
     async fn lost_upload(&self, name: &str, since: i64) -> Result<Option<String>> {
         use futures_util::TryStreamExt;
         const CLOCK_SKEW: i64 = osspart_protocol::limits::MAX_CLOCK_SKEW_SECS;
