@@ -42,41 +42,18 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Parses sizes such as `8MiB`, `512KiB`, `1GiB`, `100k`, `5m` or plain bytes.
+/// Parses sizes such as `8MiB`, `512KiB`, `1.5GiB`, `100k` or plain bytes (every unit is
+/// binary: `k` and `KB` mean 1024, as in the part sizes OSS documents).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 8MiB)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
-    };
-    Ok((value * mult as f64) as u64)
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("{s:?} is not a size (e.g. 8MiB): {e}"))
 }
 
-/// Parses durations such as `7d`, `12h`, `30m`, `45s`.
+/// Parses durations such as `7d`, `12h`, `30m`, `45s` or `1h 30m`.
 pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let (num, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not an age (e.g. 7d, 12h)"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?}: use s, m, h or d")),
-    };
-    Ok(std::time::Duration::from_secs(secs))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration (e.g. 7d, 12h): {e}"))
 }
 
 #[cfg(test)]
@@ -91,7 +68,8 @@ mod tests {
         assert_eq!(parse_size("123").unwrap(), 123);
         assert!(parse_size("8 parsecs").is_err());
         assert_eq!(parse_age("7d").unwrap().as_secs(), 7 * 86_400);
-        assert!(parse_age("7w").is_err());
+        assert_eq!(parse_age("1h 30m").unwrap().as_secs(), 5400);
+        assert!(parse_age("7 fortnights ago").is_err());
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(10), "10 B");
     }
