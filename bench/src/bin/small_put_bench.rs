@@ -4,9 +4,10 @@
 //! but the load generator's, which runs on the main thread).
 //!
 //! Usage: `cargo run --release -p osspart-bench --bin small_put_bench -- [--objects N]
-//! [--size BYTES] [--inflight C[,C..]] [--dir PATH]` (defaults 10000, 4096, 16, the system
+//! [--size BYTES|NKiB|NMiB] [--inflight C[,C..]] [--dir PATH] [--parts]` (defaults 10000, 4096, 16, the system
 //! temp dir). Each in-flight count gets a fresh server over a fresh data dir. Every answer
-//! must be 200 with the right `x-oss-hash-crc64ecma`.
+//! must be 200 with the right `x-oss-hash-crc64ecma`. `--parts` sends the same bodies as
+//! UploadPart (parts 1..=N of one upload), to compare the two ingest paths.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,12 +23,31 @@ use osspart_bench::server::{self, BenchServer};
 use osspart_protocol::crc64;
 
 const BUCKET: &str = "small";
+/// Key of the upload that `--parts` sends its bodies to.
+const PART_KEY: &str = "parts/object";
 
 struct Settings {
     objects: u32,
     size: usize,
     inflight: Vec<usize>,
     dir: PathBuf,
+    /// Send the bodies as UploadPart (parts 1..=N of one upload) instead of PutObject.
+    parts: bool,
+}
+
+/// Bytes, with an optional `KiB`/`K` or `MiB`/`M` suffix.
+fn parse_size(text: &str) -> anyhow::Result<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: usize = number.parse().with_context(|| format!("--size {text:?}"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1024,
+        "m" | "mib" => 1024 * 1024,
+        _ => bail!("--size {text:?}: use B, KiB or MiB"),
+    };
+    Ok(n * factor)
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -36,13 +56,14 @@ fn settings() -> anyhow::Result<Settings> {
         size: 4096,
         inflight: vec![16],
         dir: std::env::temp_dir(),
+        parts: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--objects" => s.objects = value()?.parse().context("--objects")?,
-            "--size" => s.size = value()?.parse().context("--size")?,
+            "--size" => s.size = parse_size(&value()?)?,
             "--inflight" => {
                 s.inflight = value()?
                     .split(',')
@@ -50,9 +71,10 @@ fn settings() -> anyhow::Result<Settings> {
                     .collect::<anyhow::Result<_>>()?
             }
             "--dir" => s.dir = value()?.into(),
+            "--parts" => s.parts = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: small_put_bench [--objects N] [--size BYTES] [--inflight C[,C..]] [--dir PATH]"
+                    "usage: small_put_bench [--objects N] [--size BYTES|NKiB|NMiB] [--inflight C[,C..]] [--dir PATH] [--parts]"
                 );
                 std::process::exit(0);
             }
@@ -61,6 +83,10 @@ fn settings() -> anyhow::Result<Settings> {
     }
     ensure!(s.size >= 4, "--size must be at least 4");
     ensure!(s.objects > 0 && !s.inflight.is_empty() && !s.inflight.contains(&0));
+    ensure!(
+        !s.parts || s.objects <= 10_000,
+        "--parts sends at most 10,000 parts"
+    );
     Ok(s)
 }
 
@@ -80,6 +106,7 @@ fn key_of(n: u32) -> String {
 
 async fn put_all(
     conns: Vec<Connection>,
+    upload_id: Option<String>,
     count: u32,
     bodies: Arc<Vec<Bytes>>,
     crcs: Arc<Vec<u64>>,
@@ -88,6 +115,7 @@ async fn put_all(
     let mut tasks = Vec::new();
     for mut conn in conns {
         let (next, bodies, crcs) = (next.clone(), bodies.clone(), crcs.clone());
+        let upload_id = upload_id.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -96,24 +124,38 @@ async fn put_all(
                     return anyhow::Ok(latencies);
                 }
                 let started = Instant::now();
+                let (key, query) = match &upload_id {
+                    None => (key_of(n), Vec::new()),
+                    Some(id) => (
+                        PART_KEY.to_owned(),
+                        vec![
+                            ("partNumber".to_owned(), (n + 1).to_string()),
+                            ("uploadId".to_owned(), id.clone()),
+                        ],
+                    ),
+                };
                 let resp = conn
                     .send(OssRequest {
                         method: "PUT",
                         bucket: BUCKET.into(),
-                        key: Some(key_of(n)),
-                        query: Vec::new(),
+                        key: Some(key),
+                        query,
                         body: bodies[n as usize].clone(),
                     })
                     .await?
-                    .expect_ok("PutObject")?;
+                    .expect_ok(if upload_id.is_some() {
+                        "UploadPart"
+                    } else {
+                        "PutObject"
+                    })?;
                 latencies.push(started.elapsed());
                 let crc = resp
                     .header("x-oss-hash-crc64ecma")
                     .and_then(crc64::parse)
-                    .with_context(|| format!("PutObject {n}: no CRC-64"))?;
+                    .with_context(|| format!("PUT {n}: no CRC-64"))?;
                 ensure!(
                     crc == crcs[n as usize],
-                    "PutObject {n}: server CRC-64 {crc} differs from the local one"
+                    "PUT {n}: server CRC-64 {crc} differs from the local one"
                 );
             }
         }));
@@ -142,9 +184,13 @@ fn run_one(s: &Settings, inflight: usize) -> anyhow::Result<Run> {
     let run = runtime.block_on(async {
         let mut conns = client::open_connections(&endpoint, inflight).await?;
         client::create_bucket(&mut conns[0], BUCKET).await?;
+        let upload_id = match s.parts {
+            true => Some(client::initiate(&mut conns[0], BUCKET, PART_KEY).await?),
+            false => None,
+        };
         let mark = CpuMark::now();
         let started = Instant::now();
-        let latencies = put_all(conns, s.objects, bodies, crcs).await?;
+        let latencies = put_all(conns, upload_id, s.objects, bodies, crcs).await?;
         let elapsed = started.elapsed();
         let split = mark.since();
         ensure!(
@@ -175,15 +221,24 @@ fn main() -> anyhow::Result<()> {
         eprintln!("warning: a debug build; run with --release for meaningful numbers");
     }
     println!(
-        "small_put_bench: {} objects of {} bytes, PutObject over kept-alive HTTP/1.1; load average {}",
+        "small_put_bench: {} objects of {} bytes, {} over kept-alive HTTP/1.1; load average {}",
         s.objects,
         s.size,
+        if s.parts { "UploadPart" } else { "PutObject" },
         cpu::load_average().map_or("?".into(), |l| format!("{l:.2}"))
     );
     println!(
-        "{:>8}  {:>10}  {:>9}  {:>9}  {:>16}  {:>16}",
-        "inflight", "objects/s", "p50 ms", "p99 ms", "server CPU-us/obj", "client CPU-us/obj"
+        "{:>8}  {:>10}  {:>9}  {:>9}  {:>9}  {:>16}  {:>16}  {:>16}",
+        "inflight",
+        "objects/s",
+        "MiB/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU-us/obj",
+        "server CPU-s/GiB",
+        "client CPU-us/obj"
     );
+    let gib = f64::from(s.objects) * s.size as f64 / (1u64 << 30) as f64;
     for &c in &s.inflight {
         let mut run = run_one(&s, c)?;
         run.latencies.sort();
@@ -192,13 +247,18 @@ fn main() -> anyhow::Result<()> {
                 format!("{:.0}", d.as_secs_f64() * 1e6 / f64::from(s.objects))
             })
         };
+        let per_gib = run
+            .server_cpu
+            .map_or("?".into(), |d| format!("{:.2}", d.as_secs_f64() / gib));
         println!(
-            "{:>8}  {:>10.0}  {:>9.2}  {:>9.2}  {:>16}  {:>16}",
+            "{:>8}  {:>10.0}  {:>9.1}  {:>9.2}  {:>9.2}  {:>16}  {:>16}  {:>16}",
             run.inflight,
             f64::from(s.objects) / run.elapsed.as_secs_f64(),
+            gib * 1024.0 / run.elapsed.as_secs_f64(),
             percentile(&run.latencies, 0.50).as_secs_f64() * 1e3,
             percentile(&run.latencies, 0.99).as_secs_f64() * 1e3,
             per_obj(run.server_cpu),
+            per_gib,
             per_obj(run.client_cpu),
         );
     }
