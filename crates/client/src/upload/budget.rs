@@ -1,10 +1,15 @@
 //! A transfer budget shared by many uploads at once (a whole directory tree): at most
 //! `connections` request bodies in flight and at most `buffered_bytes` of part and object
-//! data held in memory, whatever the number of files, `parallel` or part size.
+//! data held in memory, whatever the number of files, `parallel` or part size; optionally a
+//! bandwidth cap that every body sent or received under the budget is paced to.
 
 use std::sync::Arc;
 
+use std::sync::Mutex;
+use std::time::Duration;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Budget units are KiB so that any part size (up to 5 GiB) fits a semaphore's permit count.
 const UNIT: u64 = 1024;
@@ -15,6 +20,30 @@ pub struct TransferBudget {
     connections: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     byte_units: u32,
+    rate: Option<Arc<Pacer>>,
+}
+
+/// Paces bodies to a byte rate: each request gets the next free slot of the shared timeline
+/// (its length `bytes / rate`) and waits until the slot begins. Over any stretch the bytes
+/// started stay within the rate plus one request.
+#[derive(Debug)]
+struct Pacer {
+    bytes_per_second: u64,
+    next_free: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    async fn wait_for(&self, bytes: u64) {
+        let start = {
+            let mut next = self.next_free.lock().unwrap();
+            let now = Instant::now();
+            let start = next.filter(|t| *t > now).unwrap_or(now);
+            let length = Duration::from_secs_f64(bytes as f64 / self.bytes_per_second as f64);
+            *next = Some(start + length);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
 }
 
 /// One request's share of a [`TransferBudget`], returned when dropped.
@@ -34,11 +63,23 @@ impl TransferBudget {
             connections: Arc::new(Semaphore::new(connections.max(1))),
             bytes: Arc::new(Semaphore::new(byte_units as usize)),
             byte_units,
+            rate: None,
         }
     }
 
-    /// Waits for one connection and room for `bytes` of data.
+    /// The same budget, with every body paced to at most `bytes_per_second` in all.
+    pub fn with_bandwidth_limit(mut self, bytes_per_second: u64) -> TransferBudget {
+        self.rate = Some(Arc::new(Pacer {
+            bytes_per_second: bytes_per_second.max(1),
+            next_free: Mutex::new(None),
+        }));
+        self
+    }
+
+    /// Waits for one connection and room for `bytes` of data (and, under a bandwidth limit,
+    /// for the moment those bytes may start).
     pub async fn acquire(&self, bytes: u64) -> BudgetPermit {
+        let requested = bytes;
         let units = bytes.div_ceil(UNIT).clamp(1, u64::from(self.byte_units)) as u32;
         // Memory first: a request that waits for memory should not hold a connection.
         let bytes = self
@@ -53,6 +94,9 @@ impl TransferBudget {
             .acquire_owned()
             .await
             .expect("budget semaphores are never closed");
+        if let Some(pacer) = &self.rate {
+            pacer.wait_for(requested).await;
+        }
         BudgetPermit {
             _connection: connection,
             _bytes: bytes,
@@ -73,7 +117,6 @@ impl TransferBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn holds_requests_to_the_budget() {
@@ -94,5 +137,27 @@ mod tests {
         assert!(blocked.await.is_err());
         drop(big);
         assert_eq!(budget.idle_connections(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paces_bodies_to_the_rate() {
+        let budget = TransferBudget::new(4, 1 << 30).with_bandwidth_limit(1000);
+        let start = Instant::now();
+        // 10 requests of 500 bytes at 1000 B/s: the last may start after 4.5 s.
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let b = budget.clone();
+            tasks.push(tokio::spawn(async move {
+                let _p = b.acquire(500).await;
+                Instant::now()
+            }));
+        }
+        let mut starts = Vec::new();
+        for t in tasks {
+            starts.push(t.await.unwrap() - start);
+        }
+        starts.sort();
+        assert_eq!(starts[0], Duration::ZERO);
+        assert_eq!(starts[9], Duration::from_millis(4500));
     }
 }
