@@ -64,6 +64,18 @@ pub struct UploadArgs {
     /// Do not resume: abort any upload a checkpoint names and start over.
     #[arg(long)]
     pub restart: bool,
+    /// Cap on the bytes per second of all transfers of the command together, e.g. 50MiB/s.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub bandwidth_limit: Option<u64>,
+}
+
+/// Parses `50MiB/s`, `512KiB/s` or a plain size per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let size = s.trim().strip_suffix("/s").unwrap_or(s.trim());
+    match parse_size(size)? {
+        0 => Err("the bandwidth limit must be above zero".into()),
+        n => Ok(n),
+    }
 }
 
 impl UploadArgs {
@@ -216,6 +228,12 @@ pub fn options(args: &UploadArgs) -> anyhow::Result<UploadOptions> {
     }
     o.object.mime = args.content_type.clone();
     o.object.forbid_overwrite = args.no_clobber;
+    if let Some(rate) = args.bandwidth_limit {
+        // One file: the budget only paces (its limits are the file's own parallelism).
+        let budget =
+            osspart::TransferBudget::new(args.parallel, args.parallel as u64 * args.part_size);
+        o.budget = Some(budget.with_bandwidth_limit(rate));
+    }
     Ok(o)
 }
 
@@ -261,6 +279,14 @@ fn expires_header(v: &str) -> Result<String, BadArguments> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("50MiB/s").unwrap(), 50 << 20);
+        assert_eq!(parse_rate("1024").unwrap(), 1024);
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
 
     #[test]
     fn tagging_limits() {

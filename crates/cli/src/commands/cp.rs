@@ -428,6 +428,7 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
     let options = DownloadOptions {
         parallel: args.upload.parallel.max(1),
         part_size: args.upload.part_size,
+        budget: options(&args.upload)?.budget,
         checkpoint: Some(checkpoint),
         progress: Some(display.callback()),
         cancel: Some(cancel.clone()),

@@ -88,7 +88,10 @@ pub async fn run(
     } else {
         Compare::SizeAndMtime
     };
-    let budget = TransferBudget::new(tree.max_connections, tree.max_buffer);
+    let mut budget = TransferBudget::new(tree.max_connections, tree.max_buffer);
+    if let Some(rate) = upload.bandwidth_limit {
+        budget = budget.with_bandwidth_limit(rate);
+    }
     let cancel = CancelHandle::new();
     let mut base = upload_flags::options(upload)?;
     base.budget = Some(budget.clone());
