@@ -51,6 +51,7 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         Error::Checksum { .. } => 5,
         Error::Timeout { .. } | Error::Transport(_) => 6,
         Error::InvalidArgument(_) => 2,
+        Error::Credentials(_) => 4,
         _ => 1,
     }
 }

@@ -4,6 +4,7 @@
 
 mod commands;
 mod exit;
+mod ossutil_config;
 mod settings;
 mod target;
 mod tree;
@@ -23,7 +24,8 @@ pub struct Cli {
     command: Command,
 }
 
-/// Flags every command accepts (flags > environment > config file > defaults).
+/// Flags every command accepts (flags > environment > the selected profile > the config
+/// file's top level > ossutil's config file > defaults).
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// Service endpoint (env OSS_ENDPOINT); default: the region's public OSS endpoint, or,
@@ -51,6 +53,9 @@ pub struct GlobalArgs {
     /// Retries per request and per part (default 3).
     #[arg(long, global = true)]
     pub retries: Option<u32>,
+    /// Profile of the config file to use ([profile.NAME]; ossutil's [NAME]) (env OSS_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Config file (default $XDG_CONFIG_HOME/osspart/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,

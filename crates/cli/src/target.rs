@@ -2,14 +2,15 @@
 //! or, when none is configured, the embedded local server on the user's data dir.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::bail;
-use osspart::{Client, Config, Credentials};
+use osspart::{Client, Config, Credentials, CredentialsProvider};
 use osspart_protocol::crc64;
 use osspart_server::{RunningServer, ServerConfig};
 
 use crate::exit::BadArguments;
-use crate::settings::Settings;
+use crate::settings::{CredentialSource, Settings};
 
 /// A parsed `oss://bucket[/key]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct Service {
     settings: Settings,
     endpoint: String,
     credentials: Credentials,
+    /// Asked before every request when the keys can change; shared by every client of this
+    /// command, so they share one cache and one refresh.
+    provider: Option<Arc<dyn CredentialsProvider>>,
     embedded: Option<RunningServer>,
 }
 
@@ -71,11 +75,22 @@ impl Service {
     /// Connects to the configured endpoint, or starts the embedded local server.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Service> {
         if let Some(endpoint) = &settings.endpoint {
-            let credentials = settings.credentials.clone().ok_or_else(|| BadArguments(format!("no credentials for {endpoint}: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, or run `osspart config`")))?;
+            let source = settings.credentials.clone().ok_or_else(|| BadArguments(format!("no credentials for {endpoint}: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --access-key-id/--access-key-secret, or run `osspart config`")))?;
+            let provider = source.provider()?;
+            let credentials = match source {
+                CredentialSource::Keys(keys) => keys,
+                // Unused: the provider signs.
+                _ => Credentials {
+                    access_key_id: String::new(),
+                    access_key_secret: String::new(),
+                    security_token: None,
+                },
+            };
             return Ok(Service {
                 settings: settings.clone(),
                 endpoint: endpoint.clone(),
                 credentials,
+                provider,
                 embedded: None,
             });
         }
@@ -121,6 +136,7 @@ impl Service {
             settings: settings.clone(),
             endpoint: server.endpoint(),
             credentials,
+            provider: None,
             embedded: Some(server),
         })
     }
@@ -179,6 +195,7 @@ impl Service {
             bucket,
             self.credentials.clone(),
         );
+        config.credentials_provider = self.provider.clone();
         config.signature = self.settings.sign;
         config.addressing = self.settings.addressing;
         config.request_timeout = self.settings.timeout;

@@ -4,6 +4,7 @@ mod support;
 
 mod compat;
 mod copy;
+mod credentials;
 mod crash_client;
 mod crash_server;
 

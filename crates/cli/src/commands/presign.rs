@@ -63,7 +63,10 @@ pub async fn run(args: PresignArgs, settings: &Settings) -> anyhow::Result<()> {
         PresignMethod::Head => osspart::Method::HEAD,
         PresignMethod::Delete => osspart::Method::DELETE,
     };
-    let signed = client.presign(method.clone(), &url.key, args.expires);
+    // Signed with the keys in use now (a credential process or RAM role's, when configured).
+    let signed = client
+        .presign_current(method.clone(), &url.key, args.expires)
+        .await?;
     service.close().await;
     if settings.json {
         print_json(&json!({
