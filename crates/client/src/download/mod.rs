@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::fileio::{read_exact_at, write_all_at};
 use crate::ops::object::ObjectInfo;
 use crate::upload::cancel::CancelMode;
-use crate::upload::{CancelHandle, CheckpointLock, Progress, ProgressCallback, ProgressEvent};
 use crate::upload::TransferBudget;
+use crate::upload::{CancelHandle, CheckpointLock, Progress, ProgressCallback, ProgressEvent};
 
 /// Suffix of the temporary file a download writes (hidden, beside the destination).
 pub const PARTIAL_SUFFIX: &str = ".osspart-partial";
@@ -134,9 +134,14 @@ impl Client {
         let mut restarts = 0;
         let result = loop {
             match self.download_once(name, dest, &options).await {
-                Err(Error::SourceChanged(why)) if options.restart_on_change && restarts < 3 => {
-                    restarts += 1;
+                // The bytes written and the checkpoint belong to an object that is gone: a later
+                // run could only fail on them again, so they go whether or not we start over.
+                Err(Error::SourceChanged(why)) => {
                     forget(&options, &partial_path(dest));
+                    if !options.restart_on_change || restarts >= 3 {
+                        break Err(Error::SourceChanged(why));
+                    }
+                    restarts += 1;
                     if let Some(cb) = &options.progress {
                         cb.call(progress_of(
                             0,
@@ -168,8 +173,9 @@ impl Client {
         }
         let temp = partial_path(dest);
         let saved = match &options.checkpoint {
-            Some(path) => DownloadCheckpoint::load(path)?
-                .filter(|c| c.is_for(self.bucket(), key, &temp)),
+            Some(path) => {
+                DownloadCheckpoint::load(path)?.filter(|c| c.is_for(self.bucket(), key, &temp))
+            }
             None => None,
         };
         // Resuming: the object must still be the one the checkpoint read. Starting: the first
@@ -468,10 +474,14 @@ impl Run<'_> {
     }
 
     /// Keeps what a later run can resume (with a checkpoint), else removes the temporary file.
+    /// A replaced object is cleaned up by [`Client::download`] (nothing of it can be resumed).
     fn fail(&self, e: Error) -> Error {
-        if self.options.checkpoint.is_some() && !matches!(e, Error::SourceChanged(_)) {
+        if matches!(e, Error::SourceChanged(_)) {
+            return e;
+        }
+        if self.options.checkpoint.is_some() {
             self.save();
-        } else if !matches!(e, Error::SourceChanged(_)) {
+        } else {
             let _ = std::fs::remove_file(&self.temp);
         }
         e
