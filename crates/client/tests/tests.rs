@@ -3,6 +3,7 @@
 mod support;
 
 mod copy;
+mod download;
 mod examples;
 mod interop;
 mod ops;
