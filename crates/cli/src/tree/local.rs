@@ -169,6 +169,59 @@ pub fn walk(root: &Path, follow_symlinks: bool, mut emit: impl FnMut(LocalItem) 
     }
 }
 
+/// Items a walk hands over at once: one channel message per batch instead of per file.
+pub const BATCH: usize = 256;
+
+/// The receiving end of a walk that sends its items in batches.
+#[derive(Debug)]
+pub struct LocalFeed {
+    batches: tokio::sync::mpsc::Receiver<Vec<LocalItem>>,
+    current: std::vec::IntoIter<LocalItem>,
+}
+
+impl LocalFeed {
+    /// Reads items from `batches`.
+    pub fn new(batches: tokio::sync::mpsc::Receiver<Vec<LocalItem>>) -> LocalFeed {
+        LocalFeed {
+            batches,
+            current: Vec::new().into_iter(),
+        }
+    }
+
+    /// The next item in walk order; `None` once the walk ended.
+    pub async fn next(&mut self) -> Option<LocalItem> {
+        loop {
+            if let Some(item) = self.current.next() {
+                return Some(item);
+            }
+            self.current = self.batches.recv().await?.into_iter();
+        }
+    }
+}
+
+/// Walks `root` like [`walk`], sending items to `out` in batches of [`BATCH`]; stops early
+/// when the receiver is gone. Blocking: run it on a blocking thread.
+pub fn walk_into(
+    root: &Path,
+    follow_symlinks: bool,
+    out: tokio::sync::mpsc::Sender<Vec<LocalItem>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut open = true;
+    walk(root, follow_symlinks, |item| {
+        batch.push(item);
+        if batch.len() == BATCH {
+            open = out
+                .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                .is_ok();
+        }
+        open
+    });
+    if open && !batch.is_empty() {
+        let _ = out.blocking_send(batch);
+    }
+}
+
 /// The name a walk sorts by: a directory's name ends in `/`.
 fn order_key(e: &DirEntry) -> Vec<u8> {
     let mut key = e.file_name().as_encoded_bytes().to_vec();

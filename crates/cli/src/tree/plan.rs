@@ -14,7 +14,7 @@ use osspart_protocol::crc64;
 use tokio::sync::mpsc;
 
 use super::filter::Filter;
-use super::local::{LocalFile, LocalItem};
+use super::local::{LocalFeed, LocalFile, LocalItem};
 use super::mtime;
 use super::remote::RemoteObject;
 
@@ -90,7 +90,7 @@ pub enum Step {
 /// out, and sends the pairs to `out`. Fails (before any pair out of order) when either side is
 /// not in key order, since a merge of unordered sides would delete the wrong things.
 pub async fn merge<S>(
-    mut local: mpsc::Receiver<LocalItem>,
+    mut local: LocalFeed,
     remote: S,
     filter: &Filter,
     out: mpsc::Sender<Pair>,
@@ -166,9 +166,9 @@ where
 }
 
 /// The next local item the filter keeps (notes are always kept).
-async fn recv_local(local: &mut mpsc::Receiver<LocalItem>, filter: &Filter) -> Option<LocalItem> {
+async fn recv_local(local: &mut LocalFeed, filter: &Filter) -> Option<LocalItem> {
     loop {
-        let item = local.recv().await?;
+        let item = local.next().await?;
         match &item {
             LocalItem::File(f) if !filter.includes(&f.rel) => continue,
             LocalItem::Skipped { rel, .. } | LocalItem::Unreadable { rel, .. }

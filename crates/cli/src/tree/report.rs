@@ -85,6 +85,17 @@ struct Counts {
 /// Failures listed in the summary (the rest are counted).
 const LISTED_FAILURES: usize = 50;
 
+/// Standard output, written in blocks: a tree of many small files would otherwise cost one
+/// system call per line. Flushed at least every [`FLUSH_EVERY`] and at the end.
+#[derive(Debug)]
+struct Lines {
+    out: std::io::BufWriter<std::io::Stdout>,
+    flushed: Instant,
+}
+
+/// The longest a per-file line waits in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
 /// The transfer's reporter, shared by every task.
 #[derive(Debug)]
 pub struct Report {
@@ -92,6 +103,7 @@ pub struct Report {
     dry_run: bool,
     bar: Option<ProgressBar>,
     counts: Mutex<Counts>,
+    lines: Mutex<Lines>,
     started: Instant,
 }
 
@@ -116,8 +128,28 @@ impl Report {
             dry_run,
             bar,
             counts: Mutex::default(),
+            lines: Mutex::new(Lines {
+                out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+                flushed: Instant::now(),
+            }),
             started: Instant::now(),
         }
+    }
+
+    /// Writes one line to standard output through the buffer.
+    fn line(&self, text: &str) {
+        use std::io::Write;
+        let mut lines = self.lines.lock().unwrap();
+        let _ = writeln!(lines.out, "{text}");
+        if lines.flushed.elapsed() >= FLUSH_EVERY {
+            let _ = lines.out.flush();
+            lines.flushed = Instant::now();
+        }
+    }
+
+    fn flush(&self) {
+        use std::io::Write;
+        let _ = self.lines.lock().unwrap().out.flush();
     }
 
     /// A file was found that will be transferred or compared: it counts towards the totals.
@@ -194,7 +226,7 @@ impl Report {
             if self.dry_run {
                 v["dry_run"] = json!(true);
             }
-            print_json(&v);
+            self.line(&v.to_string());
             return;
         }
         let size = r
@@ -227,7 +259,7 @@ impl Report {
                 }
             }
             None if matches!(r.action, Action::Failed | Action::Skipped) => eprintln!("{line}"),
-            None => println!("{line}"),
+            None => self.line(&line),
         }
     }
 
@@ -241,6 +273,7 @@ impl Report {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        self.flush();
         let c = self.counts.lock().unwrap();
         let secs = self.started.elapsed().as_secs_f64();
         if self.json {

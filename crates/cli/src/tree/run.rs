@@ -170,19 +170,17 @@ async fn transfer(
     tree: &TreeArgs,
     cancel: &CancelHandle,
 ) -> anyhow::Result<()> {
-    let (local_tx, local_rx) = mpsc::channel(QUEUE);
+    let (local_tx, local_rx) = mpsc::channel(QUEUE / local::BATCH + 1);
     let walk_root = ctx.root.clone();
     let follow = tree.follow_symlinks;
     let walker = tokio::task::spawn_blocking(move || {
         if walk_root.is_dir() {
-            local::walk(&walk_root, follow, |item| {
-                local_tx.blocking_send(item).is_ok()
-            });
+            local::walk_into(&walk_root, follow, local_tx);
         }
     });
     let (pair_tx, pair_rx) = mpsc::channel(QUEUE);
     let merge = plan::merge(
-        local_rx,
+        local::LocalFeed::new(local_rx),
         remote::list(ctx.client, &ctx.prefix),
         filter,
         pair_tx,
