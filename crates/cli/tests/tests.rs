@@ -7,6 +7,7 @@ mod copy;
 mod credentials;
 mod crash_client;
 mod crash_server;
+mod download;
 
 mod home;
 
