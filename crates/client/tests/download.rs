@@ -494,7 +494,7 @@ async fn a_range_corrupted_on_the_wire_fails_the_checksum_and_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn abort_removes_the_temporary_file_and_the_checkpoint() {
+async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
     let server = Server::start().await;
     let client = server.client("abort", SignatureVersion::V4).await;
     let dir = tempfile::tempdir().unwrap();
@@ -524,6 +524,23 @@ async fn abort_removes_the_temporary_file_and_the_checkpoint() {
     assert!(!dest.exists());
     assert!(!partial_path(&dest).exists());
     assert!(!checkpoint.exists());
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+
+    // A pause without a checkpoint has nothing to resume with: the bytes go.
+    let cancel = CancelHandle::new();
+    let err = client
+        .download(
+            "big.bin",
+            &dest,
+            DownloadOptions {
+                progress: Some(cancel_after(2, &cancel, false)),
+                cancel: Some(cancel.clone()),
+                ..options()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert_eq!(entries(dir.path()), Vec::<String>::new());
 
     // An abort before anything arrived: no request and nothing written.

@@ -44,7 +44,8 @@ pub struct DownloadOptions {
     pub checkpoint: Option<PathBuf>,
     /// Progress callback: `PartDone` per range written, `Completed` at the end.
     pub progress: Option<ProgressCallback>,
-    /// Pause (keeps the temporary file and checkpoint) or abort (removes them).
+    /// Pause (keeps the temporary file and checkpoint; without a checkpoint nothing could
+    /// resume, so the temporary file goes) or abort (removes both).
     pub cancel: Option<CancelHandle>,
     /// Limits shared with other transfers (connections and buffered bytes).
     pub budget: Option<TransferBudget>,
@@ -309,9 +310,11 @@ impl Client {
             return Err(run.fail(e));
         }
         if let Some(mode) = cancel_mode(options) {
-            run.save();
-            if mode == CancelMode::Abort {
+            // A pause keeps what a checkpoint can resume; without one the bytes are orphaned.
+            if mode == CancelMode::Abort || options.checkpoint.is_none() {
                 forget(options, &temp);
+            } else {
+                run.save();
             }
             return Err(Error::Cancelled);
         }
