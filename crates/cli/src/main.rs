@@ -30,45 +30,99 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Service endpoint (env OSS_ENDPOINT); default: the region's public OSS endpoint, or,
     /// when nothing at all is configured (or with `local`), the embedded local server.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub endpoint: Option<String>,
     /// Region id, e.g. cn-hangzhou (env OSS_REGION).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub region: Option<String>,
     /// AccessKeyId (env OSS_ACCESS_KEY_ID).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub access_key_id: Option<String>,
     /// AccessKeySecret (env OSS_ACCESS_KEY_SECRET).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub access_key_secret: Option<String>,
     /// Signature version: v1 or v4 (default v4).
-    #[arg(long, global = true, value_name = "v1|v4")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "v1|v4",
+        help_heading = "Connection options"
+    )]
     pub sign: Option<String>,
     /// Use path-style URLs (<endpoint>/<bucket>/<key>).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub path_style: bool,
     /// Per-request timeout in seconds (default 60; scaled up with body size).
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Connection options"
+    )]
     pub timeout: Option<f64>,
     /// Retries per request and per part (default 3).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Connection options")]
     pub retries: Option<u32>,
     /// Profile of the config file to use ([profile.NAME]; ossutil's [NAME]) (env OSS_PROFILE).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Connection options"
+    )]
     pub profile: Option<String>,
     /// Config file (default $XDG_CONFIG_HOME/osspart/config.toml).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection options"
+    )]
     pub config: Option<PathBuf>,
     /// Where cp keeps checkpoints (default $XDG_STATE_HOME/osspart/checkpoints).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Connection options"
+    )]
     pub checkpoint_dir: Option<PathBuf>,
     /// Print machine-readable JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output options")]
     pub json: bool,
     /// Say which endpoint, region, addressing style and signature version are used.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Output options")]
     pub verbose: bool,
+    /// Print only errors and results asked for (no progress, notes, per-file lines or
+    /// transfer summaries).
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Output options"
+    )]
+    pub quiet: bool,
 }
+
+/// The global flags that only make sense for commands that talk to a service (hidden from
+/// `serve --help`).
+const CLIENT_ONLY: [&str; 14] = [
+    "endpoint",
+    "region",
+    "access_key_id",
+    "access_key_secret",
+    "sign",
+    "path_style",
+    "timeout",
+    "retries",
+    "profile",
+    "config",
+    "checkpoint_dir",
+    "json",
+    "quiet",
+    "verbose",
+];
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -89,7 +143,15 @@ enum Command {
     /// Delete an empty bucket.
     Rb(commands::bucket::BucketArgs),
     /// In-progress multipart uploads: list, abort, clean up orphans.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = concat!(
+            "Examples:\n",
+            "  osspart uploads ls oss://demo                      uploads in progress\n",
+            "  osspart uploads clean oss://demo --older-than 7d --dry-run\n",
+            "  osspart uploads abort oss://demo/disk.img --upload-id ID",
+        )
+    )]
     Uploads(commands::uploads::UploadsCommand),
     /// Parts of an in-progress upload.
     #[command(subcommand)]
@@ -100,12 +162,35 @@ enum Command {
     Presign(commands::presign::PresignArgs),
     /// Write the config file (endpoint, region, credentials; mode 0600).
     Config(commands::config::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `osspart man > osspart.1`.
+    Man,
     /// Run a durable, single-node OSS-compatible server.
     Serve(commands::serve::ServeArgs),
 }
 
+/// The command line definition; when the command is `serve`, the client-only flags are hidden
+/// from its help (they are global, so clap would list them under every command).
+fn command() -> clap::Command {
+    let serving = std::env::args_os()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "serve");
+    let cmd = Cli::command();
+    if !serving {
+        return cmd;
+    }
+    CLIENT_ONLY
+        .iter()
+        .fold(cmd, |cmd, id| cmd.mut_arg(*id, |a| a.hide(true)))
+}
+
 fn main() -> std::process::ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Include/exclude rules apply in the order given, across both flags.
     if let Some((_, sub)) = matches.subcommand() {
@@ -140,6 +225,12 @@ fn main() -> std::process::ExitCode {
         };
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
+            Command::Completions { shell } => {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut command(), "osspart", &mut script);
+                Ok(std::io::Write::write_all(&mut std::io::stdout(), &script)?)
+            }
+            Command::Man => Ok(clap_mangen::Man::new(command()).render(&mut std::io::stdout())?),
             Command::Config(args) => commands::config::run(args, &cli.global, &env),
             Command::Cp(args) => commands::cp::run(args, &settings()?).await,
             Command::Sync(args) => commands::sync::run(args, &settings()?).await,

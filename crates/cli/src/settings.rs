@@ -246,6 +246,8 @@ pub struct Settings {
     pub json: bool,
     /// Say which service is used and how (`-v`).
     pub verbose: bool,
+    /// Print no progress, notes or transfer summaries (`-q`).
+    pub quiet: bool,
 }
 
 impl Settings {
@@ -345,6 +347,7 @@ impl Settings {
                 .unwrap_or_else(|| data.join("local")),
             json: args.json,
             verbose: args.verbose,
+            quiet: args.quiet,
         })
     }
 

@@ -129,7 +129,7 @@ impl Service {
         );
         if settings.json {
             eprintln!("{}", serde_json::json!({ "note": note }));
-        } else {
+        } else if !settings.quiet {
             eprintln!("note: {note}");
         }
         Ok(Service {

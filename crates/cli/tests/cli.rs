@@ -428,7 +428,7 @@ fn bad_arguments_exit_2_with_a_clear_message() {
             &["cp", "a.txt", "b.txt"],
             "one side of cp must be an oss://",
         ),
-        (&["cp", "oss://b1/k", "oss://b2/k"], "not supported"),
+        (&["cp", "oss://bkt1/", "oss://bkt2/k"], "needs a source object"),
         (
             &["cp", "missing.txt", "oss://demo/k"],
             "is not a readable file",
@@ -439,7 +439,7 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         ),
         (
             &["cp", file, "oss://demo/k", "--part-size", "8parsecs"],
-            "unknown size unit",
+            "is not a size",
         ),
         (
             &["cp", file, "oss://demo/k", "--parallel", "many"],
@@ -464,8 +464,8 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         (&["mb", "oss://demo/key"], "names an object"),
         (&["parts", "ls", "oss://demo/k"], "--upload-id"),
         (
-            &["uploads", "clean", "oss://demo", "--older-than", "7w"],
-            "use s, m, h or d",
+            &["uploads", "clean", "oss://demo", "--older-than", "7 fortnights"],
+            "is not a duration",
         ),
         (&["uploads", "clean", "oss://demo"], "--older-than"),
         (

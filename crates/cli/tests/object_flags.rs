@@ -241,3 +241,66 @@ fn bandwidth_limit_holds_a_tree_to_the_cap() {
     // Not held back much below it either (generous: CI machines are busy).
     assert!(elapsed < 20.0, "{elapsed:.2} s for 10 MiB at 1 MiB/s");
 }
+
+/// Help reads like its peers: examples, connection options under their own heading and out
+/// of `serve --help`; completions and a man page come from the same definitions; `-q` leaves
+/// only errors.
+#[test]
+fn help_completions_man_page_and_quiet() {
+    let home = Home::new();
+    let cp = home.run(&["cp", "--help"]).success().stdout;
+    assert!(cp.contains("Examples:"), "{cp}");
+    let options = cp.find("--jobs").unwrap();
+    let connection = cp.find("Connection options:").expect("a heading");
+    assert!(options < connection, "command options come first:\n{cp}");
+    assert!(cp.contains("--storage-class"), "{cp}");
+    for cmd in ["sync", "uploads"] {
+        let help = home.run(&[cmd, "--help"]).success().stdout;
+        assert!(help.contains("Examples:"), "{cmd}: {help}");
+    }
+    let serve = home.run(&["serve", "--help"]).success().stdout;
+    for client_only in ["--endpoint", "--json", "--checkpoint-dir", "--retries"] {
+        assert!(
+            !serve.contains(client_only),
+            "serve --help shows {client_only}:\n{serve}"
+        );
+    }
+    assert!(serve.contains("--data"), "{serve}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = home.run(&["completions", shell]).success().stdout;
+        assert!(
+            script.contains("osspart") && script.contains("sync"),
+            "{shell}"
+        );
+    }
+    let man = home.run(&["man"]).success().stdout;
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH osspart"),
+        "{man}"
+    );
+    assert!(man.contains("presign"), "the man page lists the commands");
+
+    let file = home.file("q.txt", b"quiet");
+    let quiet = home
+        .run(&["-q", "cp", file.to_str().unwrap(), "oss://quiet/q.txt"])
+        .success();
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{quiet:?}"
+    );
+    let tree = home.path().join("qt");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("a"), b"a").unwrap();
+    let quiet = home
+        .run(&["-q", "sync", tree.to_str().unwrap(), "oss://quiet/t/"])
+        .success();
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{quiet:?}"
+    );
+    let failed = home.run(&["-q", "head", "oss://quiet/missing"]).code(3);
+    assert!(
+        failed.stderr.contains("NoSuchKey"),
+        "errors still show: {failed:?}"
+    );
+}

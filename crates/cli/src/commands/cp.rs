@@ -23,7 +23,21 @@ use crate::upload_flags::{options, UploadArgs};
 
 /// Flags of `osspart cp`.
 #[derive(Debug, Args)]
-#[command(after_help = crate::tree::MEMORY_HELP)]
+#[command(
+    after_help = crate::tree::MEMORY_HELP,
+    after_long_help = concat!(
+        "Examples:\n",
+        "  osspart cp backup.tar oss://demo/backups/          upload (resumes if run again)\n",
+        "  pg_dump db | osspart cp - oss://demo/db.sql        upload a stream\n",
+        "  osspart cp oss://demo/backups/backup.tar .         download, CRC-64 checked\n",
+        "  osspart cp oss://demo/a.bin oss://archive/a.bin --storage-class Archive\n",
+        "  osspart cp -r ./photos oss://demo/photos/ --exclude '*.tmp' --jobs 16\n",
+        "\n",
+        "Trees (cp -r, sync): at most --max-buffer bytes of file data (default 128 MiB) are held \
+         at once and at most --max-connections requests (default 16) carry data at once, \
+         whatever the number of files; both sides are read in key order, page by page.",
+    )
+)]
 pub struct CpArgs {
     /// Source: a file, `-` for stdin, a directory with -r, or oss://bucket/key to download.
     source: String,
@@ -103,7 +117,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
         Some(std::fs::metadata(&path)?.len())
     };
     let display = Display::new(
-        settings.json,
+        settings.json || settings.quiet,
         total,
         "uploading to",
         &format!("oss://{}/{}", dst.bucket, dst.key),
@@ -138,7 +152,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
                     "bucket": out.bucket, "key": out.name, "etag": out.etag, "crc64": out.crc64.to_string(), "size": out.size,
                     "upload_id": out.upload_id, "parts_sent": out.parts_sent, "parts_kept": out.parts_kept, "bytes_sent": out.bytes_sent,
                 }));
-            } else {
+            } else if !settings.quiet {
                 let how = match out.upload_id {
                     Some(_) => format!("{} parts sent, {} kept", out.parts_sent, out.parts_kept),
                     None => "one PutObject".to_owned(),
@@ -335,7 +349,7 @@ async fn copy(
     let upload = options(&args.upload)?;
     let replace = args.upload.sets_object_attributes();
     let display = Display::new(
-        settings.json,
+        settings.json || settings.quiet,
         Some(0),
         "copying from",
         &format!(
@@ -385,7 +399,7 @@ async fn copy(
             "crc64": out.crc64.map(|c| c.to_string()), "upload_id": out.upload_id,
             "parts_copied": out.parts_copied, "parts_kept": out.parts_kept,
         }));
-    } else {
+    } else if !settings.quiet {
         let how = match out.upload_id {
             Some(_) => format!("{} parts copied, {} kept", out.parts_copied, out.parts_kept),
             None => "one CopyObject".to_owned(),
@@ -414,7 +428,7 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
     let service = Service::connect(settings).await?;
     let client = service.client(&src.bucket)?;
     let display = Display::new(
-        settings.json,
+        settings.json || settings.quiet,
         // The size comes with the first answer.
         Some(0),
         "downloading from",
@@ -463,7 +477,7 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
             "size": done.size, "crc64": done.crc64.to_string(), "verified": done.verified,
             "parts_fetched": done.parts_fetched, "parts_kept": done.parts_kept,
         }));
-    } else {
+    } else if !settings.quiet {
         let check = if done.verified {
             format!("crc64 {} verified", done.crc64)
         } else {

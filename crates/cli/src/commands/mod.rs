@@ -53,7 +53,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Parses durations such as `7d`, `12h`, `30m`, `45s` or `1h 30m`.
 pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration (e.g. 7d, 12h): {e}"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration (e.g. 7d, 12h): {e}"))
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 pub struct Report {
     json: bool,
     dry_run: bool,
+    quiet: bool,
     bar: Option<ProgressBar>,
     counts: Mutex<Counts>,
     lines: Mutex<Lines>,
@@ -108,9 +109,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// A reporter for `--json`, a terminal (bar) or plain output.
-    pub fn new(json: bool, dry_run: bool) -> Report {
-        let bar = (!json && !dry_run && std::io::stderr().is_terminal()).then(|| {
+    /// A reporter for `--json`, a terminal (bar) or plain output; `quiet` keeps only failures.
+    pub fn new(json: bool, dry_run: bool, quiet: bool) -> Report {
+        let bar = (!json && !dry_run && !quiet && std::io::stderr().is_terminal()).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(
@@ -126,6 +127,7 @@ impl Report {
         Report {
             json,
             dry_run,
+            quiet,
             bar,
             counts: Mutex::default(),
             lines: Mutex::new(Lines {
@@ -171,6 +173,9 @@ impl Report {
 
     /// A note that is not about one file's outcome (a warning, a retry).
     pub fn note(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
         if self.json {
             eprintln!("{}", json!({ "note": line }));
         } else if let Some(bar) = &self.bar {
@@ -227,6 +232,10 @@ impl Report {
                 v["dry_run"] = json!(true);
             }
             self.line(&v.to_string());
+            return;
+        }
+        // Quiet: failures are listed once, at the end.
+        if self.quiet {
             return;
         }
         let size = r
@@ -295,6 +304,12 @@ impl Report {
                 "interrupted": interrupted,
                 "failures": failures,
             }));
+            return;
+        }
+        if self.quiet {
+            for (s, e) in &c.failures {
+                eprintln!("failed {s}: {e}");
+            }
             return;
         }
         let mut parts = Vec::new();

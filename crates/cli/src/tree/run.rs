@@ -108,7 +108,7 @@ pub async fn run(
         if direction == Direction::Down && !tree.dry_run {
             std::fs::create_dir_all(&root)?;
         }
-        let report = Arc::new(Report::new(settings.json, tree.dry_run));
+        let report = Arc::new(Report::new(settings.json, tree.dry_run, settings.quiet));
         let ctx = Context {
             client: &client,
             service: &service,
