@@ -428,7 +428,10 @@ fn bad_arguments_exit_2_with_a_clear_message() {
             &["cp", "a.txt", "b.txt"],
             "one side of cp must be an oss://",
         ),
-        (&["cp", "oss://bkt1/", "oss://bkt2/k"], "needs a source object"),
+        (
+            &["cp", "oss://bkt1/", "oss://bkt2/k"],
+            "needs a source object",
+        ),
         (
             &["cp", "missing.txt", "oss://demo/k"],
             "is not a readable file",
@@ -464,7 +467,13 @@ fn bad_arguments_exit_2_with_a_clear_message() {
         (&["mb", "oss://demo/key"], "names an object"),
         (&["parts", "ls", "oss://demo/k"], "--upload-id"),
         (
-            &["uploads", "clean", "oss://demo", "--older-than", "7 fortnights"],
+            &[
+                "uploads",
+                "clean",
+                "oss://demo",
+                "--older-than",
+                "7 fortnights",
+            ],
             "is not a duration",
         ),
         (&["uploads", "clean", "oss://demo"], "--older-than"),

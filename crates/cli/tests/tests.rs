@@ -4,9 +4,9 @@ mod support;
 
 mod compat;
 mod copy;
-mod credentials;
 mod crash_client;
 mod crash_server;
+mod credentials;
 mod download;
 
 mod home;
@@ -14,5 +14,5 @@ mod home;
 mod cli;
 mod object_flags;
 mod resume;
-mod tree;
 mod terminal;
+mod tree;

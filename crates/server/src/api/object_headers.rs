@@ -24,7 +24,11 @@ pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
         set_header(r, "x-oss-server-side-encryption", sse);
     }
     if let Some(tags) = m.tagging.as_deref().filter(|t| !t.is_empty()) {
-        set_header(r, "x-oss-tagging-count", &tags.split('&').count().to_string());
+        set_header(
+            r,
+            "x-oss-tagging-count",
+            &tags.split('&').count().to_string(),
+        );
     }
 }
 
