@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::blobs::{BlobId, FinishedBlob, Layout};
+use super::checkpoint::{self, Notifier};
 use super::{gc, StoreError};
 
 /// Most writes committed in one transaction; more wait for the next one.
@@ -136,18 +137,24 @@ fn not_committed(why: &str) -> StoreError {
 pub(crate) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
+    /// The WAL checkpoint thread; stops once the writer thread has.
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the writer thread over `conn`, the database of `layout`.
+    /// Starts the writer thread over `conn`, the database of `layout`, and the thread that
+    /// checkpoints its WAL (see `checkpoint`; the connection's own auto-checkpoint is off).
     pub(crate) fn start(conn: Connection, layout: Layout) -> Result<Writer, StoreError> {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (notifier, checkpointer) = checkpoint::start(&layout)?;
         let (queue, rx) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("osspart-writer".into())
-            .spawn(move || serve(conn, rx, &layout))?;
+            .spawn(move || serve(conn, rx, &layout, notifier))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -208,11 +215,19 @@ impl Drop for Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 /// The writer thread: one group per transaction until every handle is gone.
-fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, layout: &Layout) {
+fn serve(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    layout: &Layout,
+    checkpoints: Notifier,
+) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -221,13 +236,23 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, layout: &Lay
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, layout);
+        let committed = {
+            let _gate = checkpoints
+                .shared()
+                .gate
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            commit_group(&mut conn, group, layout)
+        };
+        if committed {
+            checkpoints.committed();
+        }
     }
 }
 
 /// Runs `group` in one transaction, each write in its own savepoint, commits once, then
-/// reports to every caller.
-fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, layout: &Layout) {
+/// reports to every caller; whether something was committed.
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, layout: &Layout) -> bool {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -235,7 +260,7 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, layout: &La
             for job in group {
                 job.deliver(Err(&why), layout);
             }
-            return;
+            return false;
         }
     };
     let mut committed_any = false;
@@ -270,6 +295,7 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Job>>, layout: &La
     for job in group {
         job.deliver(commit.as_ref().map(|_| ()).map_err(String::as_str), layout);
     }
+    committed_any && commit.is_ok()
 }
 
 fn savepoint(tx: &Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
