@@ -5,7 +5,7 @@
 //! (a periodic pattern could hide a part written at the wrong offset).
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 /// `len` bytes determined by `seed`.
 pub fn object_bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -39,30 +39,30 @@ impl SeededSizes {
 
     /// A size in `min..=max` bytes, uniform.
     pub fn between(&mut self, min: u64, max: u64) -> u64 {
-        self.rng.gen_range(min..=max)
+        self.rng.random_range(min..=max)
     }
 
     /// A size spread evenly on a log scale over `min..=max`, so small and large objects both
     /// occur often.
     pub fn log_between(&mut self, min: u64, max: u64) -> u64 {
         let (lo, hi) = ((min.max(1) as f64).ln(), (max.max(1) as f64).ln());
-        let x = self.rng.gen_range(lo..=hi).exp() as u64;
+        let x = self.rng.random_range(lo..=hi).exp() as u64;
         x.clamp(min, max)
     }
 
     /// A value in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.rng.gen_range(0..n.max(1))
+        self.rng.random_range(0..n.max(1))
     }
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        self.rng.gen_bool(p.clamp(0.0, 1.0))
+        self.rng.random_bool(p.clamp(0.0, 1.0))
     }
 
     /// A seed for something derived (an object's bytes, a proxy).
     pub fn seed(&mut self) -> u64 {
-        self.rng.gen()
+        self.rng.random()
     }
 }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::Engine;
 use osspart_protocol::xml::{self, error::ErrorBody};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -443,7 +443,7 @@ impl ProxyState {
         let mut rules = self.rules.lock().unwrap();
         let mut rng = self.rng.lock().unwrap();
         let mut plan = Plan {
-            salt: rng.gen(),
+            salt: rng.random(),
             ..Plan::default()
         };
         let mut injected = Vec::new();
@@ -455,7 +455,7 @@ impl ProxyState {
             {
                 continue;
             }
-            if rule.fraction < 1.0 && rng.gen::<f64>() >= rule.fraction {
+            if rule.fraction < 1.0 && rng.random::<f64>() >= rule.fraction {
                 continue;
             }
             rule.fired += 1;
