@@ -35,7 +35,10 @@ impl DownloadCheckpoint {
     pub fn load(path: &Path) -> Result<Option<DownloadCheckpoint>> {
         match std::fs::read(path) {
             Ok(text) => serde_json::from_slice(&text).map(Some).map_err(|e| {
-                Error::Checkpoint(format!("{} is not a download checkpoint: {e}", path.display()))
+                Error::Checkpoint(format!(
+                    "{} is not a download checkpoint: {e}",
+                    path.display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),

@@ -207,8 +207,16 @@ impl Client {
         source_key: &str,
         range: Option<osspart_protocol::range::ByteRange>,
     ) -> Result<PartOutput> {
-        self.upload_part_copy_if(key, upload_id, number, source_bucket, source_key, range, None)
-            .await
+        self.upload_part_copy_if(
+            key,
+            upload_id,
+            number,
+            source_bucket,
+            source_key,
+            range,
+            None,
+        )
+        .await
     }
 
     /// UploadPartCopy that fails with `PreconditionFailed` unless the source's ETag is
