@@ -1,7 +1,7 @@
 //! V4 signing (`OSS4-HMAC-SHA256`): a canonical request hashed into a scoped string-to-sign,
 //! signed with a key derived from the secret, the date, the region and the product.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
