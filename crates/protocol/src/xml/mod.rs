@@ -284,20 +284,15 @@ fn check_structure(text: &str) -> Result<String, XmlError> {
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let is_empty = matches!(event, Event::Empty(_));
-                if !is_xml_name(e.name().as_ref()) {
-                    return Err(malformed(format!(
-                        "invalid element name {:?}",
-                        String::from_utf8_lossy(e.name().as_ref())
-                    )));
+                let name: &str = e.name().0;
+                if !is_xml_name(name.as_bytes()) {
+                    return Err(malformed(format!("invalid element name {name:?}")));
                 }
                 if depth == 0 {
                     if root.is_some() {
                         return Err(malformed("more than one root element".into()));
                     }
-                    let name = std::str::from_utf8(e.name().as_ref())
-                        .map_err(|_| XmlError::NotUtf8)?
-                        .to_owned();
-                    root = Some(name);
+                    root = Some(name.to_owned());
                 }
                 if !is_empty {
                     depth += 1;
@@ -315,8 +310,22 @@ fn check_structure(text: &str) -> Result<String, XmlError> {
                     .ok_or_else(|| malformed("end tag without a start tag".into()))?;
             }
             Event::Text(ref t) => {
-                if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) {
+                let text: &str = t;
+                if depth == 0 && !text.bytes().all(|b| b.is_ascii_whitespace()) {
                     return Err(malformed("text outside the root element".into()));
+                }
+            }
+            Event::GeneralRef(ref r) => {
+                if depth == 0 {
+                    return Err(malformed("text outside the root element".into()));
+                }
+                // Only the five predefined entities and valid character references exist
+                // here (no DTD is accepted), wherever they stand, even in ignored elements.
+                let name: &str = r;
+                let known = matches!(name, "lt" | "gt" | "amp" | "apos" | "quot")
+                    || r.resolve_char_ref().ok().flatten().is_some_and(is_xml_char);
+                if !known {
+                    return Err(malformed(format!("undefined entity &{name};")));
                 }
             }
             Event::CData(_) => {
