@@ -87,6 +87,14 @@ pub struct GlobalArgs {
         help_heading = "Connection options"
     )]
     pub checkpoint_dir: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust beside the system's, e.g. a company proxy's.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Connection options"
+    )]
+    pub ca_bundle: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true, help_heading = "Output options")]
     pub json: bool,
@@ -107,7 +115,7 @@ pub struct GlobalArgs {
 
 /// The global flags that only make sense for commands that talk to a service (hidden from
 /// `serve --help`).
-const CLIENT_ONLY: [&str; 14] = [
+const CLIENT_ONLY: [&str; 15] = [
     "endpoint",
     "region",
     "access_key_id",
@@ -119,6 +127,7 @@ const CLIENT_ONLY: [&str; 14] = [
     "profile",
     "config",
     "checkpoint_dir",
+    "ca_bundle",
     "json",
     "quiet",
     "verbose",

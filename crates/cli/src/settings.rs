@@ -240,6 +240,8 @@ pub struct Settings {
     pub retries: u32,
     /// Where `cp` keeps checkpoints.
     pub checkpoint_dir: PathBuf,
+    /// Extra trusted CA certificates (PEM), from `--ca-bundle`.
+    pub ca_bundle: Option<PathBuf>,
     /// Data directory of the embedded local server.
     pub local_data_dir: PathBuf,
     /// Print JSON instead of text.
@@ -347,6 +349,7 @@ impl Settings {
                 .unwrap_or_else(|| data.join("local")),
             json: args.json,
             verbose: args.verbose,
+            ca_bundle: args.ca_bundle.clone(),
             quiet: args.quiet,
         })
     }

@@ -200,6 +200,7 @@ impl Service {
         config.addressing = self.settings.addressing;
         config.request_timeout = self.settings.timeout;
         config.retry.max_retries = self.settings.retries;
+        config.ca_bundle = self.settings.ca_bundle.clone();
         Ok(Client::new(config)?)
     }
 

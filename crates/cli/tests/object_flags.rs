@@ -304,3 +304,27 @@ fn help_completions_man_page_and_quiet() {
         "errors still show: {failed:?}"
     );
 }
+
+/// `--ca-bundle` adds a PEM file of CA certificates to the system's; a file that holds none
+/// is refused before any request.
+#[test]
+fn ca_bundle_is_read_and_checked() {
+    let server = ServerProcess::start(&[]);
+    let home = Home::against(&server);
+    let pem = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-ca.pem");
+    home.run(&["--ca-bundle", pem.to_str().unwrap(), "mb", "oss://with-ca"])
+        .success();
+    let junk = home.file("junk.pem", b"not a certificate");
+    let run = home
+        .run(&["--ca-bundle", junk.to_str().unwrap(), "ls", "oss://with-ca"])
+        .code(2);
+    assert!(run.stderr.contains("junk.pem"), "{}", run.stderr);
+    let missing = home.path().join("missing.pem");
+    home.run(&[
+        "--ca-bundle",
+        missing.to_str().unwrap(),
+        "ls",
+        "oss://with-ca",
+    ])
+    .code(2);
+}

@@ -182,11 +182,31 @@ impl Client {
             Addressing::VirtualHosted | Addressing::Cname => false,
             Addressing::Auto => is_ip_or_localhost(&host),
         };
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(50))
             .tcp_nodelay(true)
-            .user_agent(config.user_agent.clone())
+            // Never follow a redirect: it could carry signed headers to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.user_agent.clone());
+        if let Some(path) = &config.ca_bundle {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::InvalidArgument(format!("cannot read CA bundle {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::InvalidArgument(format!("{} is not a PEM CA bundle: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} holds no certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::InvalidArgument(format!("cannot build the HTTP client: {e}")))?;
         let provider = config.credentials_provider.clone().unwrap_or_else(|| {

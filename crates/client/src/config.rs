@@ -113,6 +113,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// A PEM file of extra CA certificates to trust beside the operating system's store
+    /// (default none).
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ impl Config {
             min_throughput: 256 * 1024,
             retry: RetryPolicy::default(),
             user_agent: format!("osspart/{}", env!("CARGO_PKG_VERSION")),
+            ca_bundle: None,
         }
     }
 
@@ -212,6 +216,7 @@ impl std::fmt::Debug for Config {
             .field("min_throughput", &self.min_throughput)
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
+            .field("ca_bundle", &self.ca_bundle)
             .finish()
     }
 }
