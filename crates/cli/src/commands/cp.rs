@@ -15,7 +15,7 @@ use osspart::{
 };
 use serde_json::json;
 
-use super::{human_bytes, print_json};
+use super::{human_bytes, pause_on_ctrl_c, print_json};
 use crate::exit::{BadArguments, Interrupted};
 use crate::settings::Settings;
 use crate::target::{OssUrl, Service};
@@ -125,14 +125,7 @@ async fn upload(args: &CpArgs, mut dst: OssUrl, settings: &Settings) -> anyhow::
     options.progress = Some(display.callback());
     let cancel = CancelHandle::new();
     options.cancel = Some(cancel.clone());
-    let ctrl_c = tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.pause();
-            }
-        }
-    });
+    let ctrl_c = pause_on_ctrl_c(cancel.clone());
     let source = if stdin {
         Source::blocking_reader(std::io::stdin())
     } else {
@@ -374,11 +367,7 @@ async fn copy(
         progress: Some(display.callback()),
         cancel: Some(cancel.clone()),
     };
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.pause();
-        }
-    });
+    let ctrl_c = pause_on_ctrl_c(cancel);
     let result = client
         .copy(&src.bucket, &src.key, &dst.key, copy_options)
         .await;
@@ -448,11 +437,7 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
         cancel: Some(cancel.clone()),
         ..Default::default()
     };
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.pause();
-        }
-    });
+    let ctrl_c = pause_on_ctrl_c(cancel);
     let result = client.download(&src.key, &dest, options).await;
     ctrl_c.abort();
     display.finish();

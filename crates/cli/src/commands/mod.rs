@@ -12,6 +12,15 @@ pub mod serve;
 pub mod sync;
 pub mod uploads;
 
+/// Pauses `cancel` when Ctrl-C arrives (abort the returned task once the transfer ended).
+pub fn pause_on_ctrl_c(cancel: osspart::CancelHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.pause();
+        }
+    })
+}
+
 /// Prints `value` as one line of JSON.
 pub fn print_json(value: &serde_json::Value) {
     println!("{value}");

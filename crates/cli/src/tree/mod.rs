@@ -21,8 +21,6 @@ use clap::{ArgMatches, Args};
 use osspart::UploadOptions;
 
 use crate::commands::parse_size;
-use crate::settings::Settings;
-use crate::upload_flags::UploadArgs;
 use filter::{Rule, RuleKind};
 
 /// What `--help` says about memory for tree transfers.
@@ -127,14 +125,4 @@ pub fn add_mtime(options: &mut UploadOptions, path: &Path) {
     }
 }
 
-/// Runs `cp -r` (`delete` false) or `sync` from `source` to `destination`.
-pub async fn run(
-    source: &str,
-    destination: &str,
-    upload: &UploadArgs,
-    tree: &TreeArgs,
-    delete: bool,
-    settings: &Settings,
-) -> anyhow::Result<()> {
-    run::run(source, destination, upload, tree, delete, settings).await
-}
+pub use run::run;
