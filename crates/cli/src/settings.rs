@@ -206,16 +206,27 @@ pub fn config_path(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(p) = env("OSSPART_CONFIG") {
         return PathBuf::from(p);
     }
-    base_dir(env, "XDG_CONFIG_HOME", ".config")
+    base_dir(env, "XDG_CONFIG_HOME", ".config", dirs::config_dir)
         .join("osspart")
         .join("config.toml")
 }
 
-/// `$var`, else `$HOME/<fallback>`, else the current directory.
-fn base_dir(env: &dyn Fn(&str) -> Option<String>, var: &str, fallback: &str) -> PathBuf {
+/// Where one kind of per-user file lives: `$var` when set (the XDG variables are honoured on
+/// every platform, so users and tests can move things); else the platform's place from the
+/// dirs crate on macOS and Windows, and the XDG default `$HOME/<fallback>` elsewhere; else the
+/// current directory.
+fn base_dir(
+    env: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+    fallback: &str,
+    platform: fn() -> Option<PathBuf>,
+) -> PathBuf {
+    let native = cfg!(any(target_os = "macos", windows));
     env(var)
         .map(PathBuf::from)
+        .or_else(|| if native { platform() } else { None })
         .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(fallback)))
+        .or_else(platform)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
@@ -329,8 +340,10 @@ impl Settings {
         } else {
             Addressing::Auto
         };
-        let state = base_dir(env, "XDG_STATE_HOME", ".local/state").join("osspart");
-        let data = base_dir(env, "XDG_DATA_HOME", ".local/share").join("osspart");
+        // macOS and Windows have no state directory: local data is the nearest.
+        let state_dir = || dirs::state_dir().or_else(dirs::data_local_dir);
+        let state = base_dir(env, "XDG_STATE_HOME", ".local/state", state_dir).join("osspart");
+        let data = base_dir(env, "XDG_DATA_HOME", ".local/share", dirs::data_dir).join("osspart");
         Ok(Settings {
             endpoint,
             region,
