@@ -5,9 +5,12 @@
 //! The `server_bench` binary only reads its settings and prints the [`report::Report`] that
 //! [`run`] produces. `client_bench` and `tree_bench` run the real `osspart` binary as a server
 //! child ([`server_process`]) and every uploader as a measured child ([`child`]); `tree_bench`
-//! uploads generated directory trees ([`tree`], [`tree_uploaders`], [`tree_report`]).
+//! uploads generated directory trees ([`tree`], [`tree_uploaders`], [`tree_report`]);
+//! `download_bench` downloads one big object ([`download`], [`download_report`], with the data
+//! file helpers in [`data_file`]).
 #![warn(missing_docs)]
-// Only `child::wait_with_usage` (wait4 for a child's own rusage) opts out.
+// Only `child::wait_with_usage` (wait4 for a child's own rusage) and
+// `data_file::dont_need` (posix_fadvise) opt out.
 #![deny(unsafe_code)]
 
 pub mod child;
@@ -15,7 +18,10 @@ pub mod client;
 pub mod complete_latency;
 pub mod config;
 pub mod cpu;
+pub mod data_file;
 pub mod disk;
+pub mod download;
+pub mod download_report;
 pub mod ingest;
 pub mod payload;
 pub mod report;

@@ -110,6 +110,17 @@ fn runs(sample: &CompleteSample) -> String {
     }
 }
 
+/// The median (the mean of the middle two for an even count); NaN for none.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// `PASS` or `MISS`.
 pub fn verdict(pass: bool) -> &'static str {
     if pass {

@@ -22,7 +22,7 @@ pub const REGION: &str = "cn-hangzhou";
 pub struct ServerProcess {
     child: Child,
     endpoint: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -69,13 +69,18 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             endpoint,
-            _data: data,
+            data,
         })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The server's data directory (removed when the server is dropped).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
     }
 
     /// The server's user + system CPU time so far (all its threads), if `/proc` tells.

@@ -155,7 +155,8 @@ impl TreeConfig {
     }
 }
 
-fn parse<T: std::str::FromStr>(flag: &str, text: &str) -> anyhow::Result<T> {
+/// Parses a flag's value, naming the flag in the error.
+pub fn parse<T: std::str::FromStr>(flag: &str, text: &str) -> anyhow::Result<T> {
     text.trim()
         .parse()
         .ok()

@@ -16,7 +16,6 @@
 #![deny(unsafe_code)]
 
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,8 +23,9 @@ use std::time::Duration;
 use anyhow::Context;
 use osspart::Client;
 use osspart_bench::child::{run_measured, Usage};
+use osspart_bench::data_file::{self, ensure_xorshift_file};
+use osspart_bench::report::median;
 use osspart_bench::server_process::{sdk_env, ServerProcess};
-use osspart_protocol::crc64::Crc64;
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
@@ -102,30 +102,6 @@ struct Uploader {
     piped: bool,
 }
 
-/// Writes `size` bytes of xorshift output to `path` unless a file of that size is there.
-fn ensure_data_file(path: &Path, size: u64) -> anyhow::Result<()> {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
-        return Ok(());
-    }
-    eprintln!("writing {} ({} MiB)", path.display(), size / MIB);
-    let mut out = std::io::BufWriter::with_capacity(MIB as usize, File::create(path)?);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut block = vec![0u8; MIB as usize];
-    for _ in 0..size.div_ceil(MIB) {
-        for chunk in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes());
-        }
-        out.write_all(&block)?;
-    }
-    out.into_inner()
-        .map_err(|e| e.into_error())?
-        .set_len(size)?;
-    Ok(())
-}
-
 /// A sparse file of `size` bytes (all zeros, no blocks on disk).
 fn ensure_sparse_file(path: &Path, size: u64) -> anyhow::Result<()> {
     if !std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
@@ -136,16 +112,7 @@ fn ensure_sparse_file(path: &Path, size: u64) -> anyhow::Result<()> {
 
 /// CRC-64 of a whole file, to check every uploaded object against.
 fn file_crc64(path: &Path) -> anyhow::Result<u64> {
-    let mut f = File::open(path)?;
-    let mut crc = Crc64::new();
-    let mut buf = vec![0u8; 4 * MIB as usize];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(crc.value());
-        }
-        crc.update(&buf[..n]);
-    }
+    Ok(data_file::file_crc64(path)?.0)
 }
 
 /// Every uploader, in the order of the first round.
@@ -304,16 +271,6 @@ async fn verify_and_delete(client: &Client, key: &str, size: u64, crc: u64) -> a
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Summary of one uploader's runs.
 struct Row {
     name: String,
@@ -375,7 +332,7 @@ fn main() -> anyhow::Result<()> {
     let file = settings
         .dir
         .join(format!("data-{}MiB.bin", settings.size / MIB));
-    ensure_data_file(&file, settings.size)?;
+    ensure_xorshift_file(&file, settings.size)?;
     let crc = file_crc64(&file)?;
     let server = ServerProcess::start(&settings.server_bin, &settings.dir)?;
     eprintln!(
