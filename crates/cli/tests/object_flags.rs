@@ -46,6 +46,7 @@ fn typed_flags_reach_the_object_and_bad_ones_send_nothing() {
         home.run(&args).success();
         let head = home.run(&["head", &target, "--json"]).success().json();
         assert_eq!(head["storage_class"], "IA", "{head}");
+        assert_eq!(head["acl"], "private", "{head}");
         assert_eq!(head["server_side_encryption"], "AES256", "{head}");
         assert_eq!(head["tagging_count"], 2, "{head}");
         assert_eq!(head["cache_control"], "max-age=60", "{head}");

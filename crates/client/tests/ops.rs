@@ -800,3 +800,30 @@ async fn abort_whose_answer_was_lost_still_succeeds() {
     let err = client.abort_multipart_upload("k", &id).await.unwrap_err();
     assert_eq!(err.code(), Some("NoSuchUpload"));
 }
+
+#[tokio::test]
+async fn get_object_acl_reports_what_the_object_was_written_with() {
+    let server = Server::start().await;
+    for sig in [SignatureVersion::V1, SignatureVersion::V4] {
+        let client = server.client("acls", sig).await;
+        let public = ObjectOptions {
+            headers: vec![("x-oss-object-acl".into(), "public-read".into())],
+            ..Default::default()
+        };
+        client
+            .put_object("public", Bytes::from_static(b"p"), &public)
+            .await
+            .unwrap();
+        client
+            .put_object("plain", Bytes::from_static(b"q"), &ObjectOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            client.get_object_acl("public").await.unwrap(),
+            "public-read"
+        );
+        assert_eq!(client.get_object_acl("plain").await.unwrap(), "default");
+        let err = client.get_object_acl("missing").await.unwrap_err();
+        assert_eq!(err.code(), Some("NoSuchKey"), "{err}");
+    }
+}

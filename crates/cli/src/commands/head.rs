@@ -20,6 +20,11 @@ pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
     let service = Service::connect(settings).await?;
     let client = service.client(&url.bucket)?;
     let info = client.head_object(&url.key).await;
+    // The ACL takes its own request; a service that refuses it only leaves it out.
+    let acl = match &info {
+        Ok(_) => client.get_object_acl(&url.key).await.ok(),
+        Err(_) => None,
+    };
     service.close().await;
     let info = info?;
     let h = |name: &str| info.response.header(name).map(str::to_owned);
@@ -30,6 +35,7 @@ pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
             "content_type": info.content_type,
             "last_modified": info.response.header("last-modified"),
             "storage_class": h("x-oss-storage-class"),
+            "acl": acl,
             "server_side_encryption": h("x-oss-server-side-encryption"),
             "tagging_count": h("x-oss-tagging-count").and_then(|n| n.parse::<u64>().ok()),
             "cache_control": h("cache-control"),
@@ -51,6 +57,9 @@ pub async fn run(args: HeadArgs, settings: &Settings) -> anyhow::Result<()> {
             "last-modified: {}",
             info.response.header("last-modified").unwrap_or_default()
         );
+        if let Some(acl) = &acl {
+            println!("acl:           {acl}");
+        }
         for (label, name) in [
             ("storage-class", "x-oss-storage-class"),
             ("encryption", "x-oss-server-side-encryption"),

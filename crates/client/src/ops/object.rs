@@ -266,6 +266,15 @@ impl Client {
         Ok(ObjectInfo::from_response(r, size))
     }
 
+    /// GetObjectAcl: `default` (the bucket's), `private`, `public-read` or
+    /// `public-read-write`.
+    pub async fn get_object_acl(&self, key: &str) -> Result<String> {
+        let req = Request::new("GetObjectAcl", Method::GET, Some(key)).query("acl", "");
+        let doc: osspart_protocol::xml::object::AccessControlPolicy =
+            self.send(req).await?.xml()?;
+        Ok(doc.access_control_list.grant)
+    }
+
     /// HeadObject that maps `NoSuchKey` to `None`.
     pub async fn object_exists(&self, key: &str) -> Result<Option<ObjectInfo>> {
         match self.head_object(key).await {

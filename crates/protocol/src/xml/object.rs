@@ -198,3 +198,21 @@ pub struct CopyObjectResult {
     #[serde(rename = "ETag", with = "super::etag")]
     pub etag: String,
 }
+
+/// Answer to GetObjectAcl (`GET /<key>?acl`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "AccessControlPolicy", rename_all = "PascalCase")]
+pub struct AccessControlPolicy {
+    /// The object's owner.
+    pub owner: super::bucket::Owner,
+    /// The grant.
+    pub access_control_list: AccessControlList,
+}
+
+/// The `<AccessControlList>` of an [`AccessControlPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessControlList {
+    /// `default` (the bucket's), `private`, `public-read` or `public-read-write`.
+    pub grant: String,
+}

@@ -242,6 +242,27 @@ pub async fn get_object_meta(
     Ok(r)
 }
 
+/// GetObjectAcl: the ACL the object was written with (`default` when none was given).
+pub async fn get_object_acl(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response<Body>, ApiError> {
+    let o = load(ctx, &bucket, &key).await?;
+    let owner = osspart_protocol::xml::bucket::Owner {
+        id: super::OWNER_ID.to_owned(),
+        display_name: super::OWNER_ID.to_owned(),
+    };
+    Ok(response::xml_ok(
+        &osspart_protocol::xml::object::AccessControlPolicy {
+            owner,
+            access_control_list: osspart_protocol::xml::object::AccessControlList {
+                grant: o.meta.acl.clone().unwrap_or_else(|| "default".to_owned()),
+            },
+        },
+    ))
+}
+
 /// DeleteObject: `204` whether or not the key existed.
 pub async fn delete_object(
     ctx: &RequestContext<'_>,

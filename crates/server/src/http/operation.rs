@@ -395,6 +395,10 @@ pub enum Operation {
         bucket: String,
         key: String,
     },
+    GetObjectAcl {
+        bucket: String,
+        key: String,
+    },
     DeleteObject {
         bucket: String,
         key: String,
@@ -434,6 +438,7 @@ impl Operation {
             Operation::GetObject(_) => "GetObject",
             Operation::HeadObject { .. } => "HeadObject",
             Operation::GetObjectMeta { .. } => "GetObjectMeta",
+            Operation::GetObjectAcl { .. } => "GetObjectAcl",
             Operation::DeleteObject { .. } => "DeleteObject",
             Operation::InitiateMultipartUpload(_) => "InitiateMultipartUpload",
             Operation::UploadPart(_) => "UploadPart",
@@ -614,6 +619,15 @@ pub fn parse(
     headers: &HeaderMap,
 ) -> Result<Operation, ApiError> {
     check_single_headers(headers)?;
+    // Of the ACL calls only GetObjectAcl is served: it reports what x-oss-object-acl set.
+    if let (&Method::GET, true, Some(bucket), Some(key)) = (
+        method,
+        query.has("acl"),
+        target.bucket.clone(),
+        target.key.clone(),
+    ) {
+        return Ok(Operation::GetObjectAcl { bucket, key });
+    }
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
         return Err(
             ApiError::new(ErrorCode::NotImplemented).with_message(format!(

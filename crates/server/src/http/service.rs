@@ -263,6 +263,7 @@ async fn dispatch(
             conditions,
         } => api::object::head_object(ctx, bucket, key, conditions).await,
         O::GetObjectMeta { bucket, key } => api::object::get_object_meta(ctx, bucket, key).await,
+        O::GetObjectAcl { bucket, key } => api::object::get_object_acl(ctx, bucket, key).await,
         O::DeleteObject { bucket, key } => api::object::delete_object(ctx, bucket, key).await,
         O::InitiateMultipartUpload(r) => api::multipart::initiate(ctx, r).await,
         O::UploadPart(r) => api::multipart::upload_part(ctx, r, body).await,
