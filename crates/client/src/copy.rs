@@ -209,13 +209,13 @@ impl Client {
                     .try_collect()
                     .await?;
                 let count = source.size.div_ceil(cp.part_size) as u32;
+                let plan = Plan {
+                    part_size: cp.part_size,
+                    total: Some(source.size),
+                };
                 cp.parts = stored
                     .into_iter()
-                    .filter(|p| {
-                        let start = u64::from(p.number.saturating_sub(1)) * cp.part_size;
-                        (1..=count).contains(&p.number)
-                            && p.size == (start + cp.part_size).min(source.size) - start
-                    })
+                    .filter(|p| (1..=count).contains(&p.number) && p.size == plan.part(p.number).1)
                     .map(|p| (p.number, (p.etag, p.crc64)))
                     .collect();
                 let kept = cp.parts.len() as u32;
@@ -266,15 +266,20 @@ impl Client {
             }
         };
         save(options, &cp);
-        let part_size = cp.part_size;
-        let count = source.size.div_ceil(part_size) as u32;
+        let plan = Plan {
+            part_size: cp.part_size,
+            total: Some(source.size),
+        };
+        let count = source.size.div_ceil(plan.part_size) as u32;
         let missing: Vec<u32> = (1..=count).filter(|n| !cp.parts.contains_key(n)).collect();
         let upload_id = cp.upload_id.clone();
-        let state = Mutex::new((std::mem::take(&mut cp.parts), Instant::now()));
+        // Parts done so far and their bytes, kept as they grow rather than summed per part.
+        let kept_bytes: u64 = cp.parts.keys().map(|&n| plan.part(n).1).sum();
+        let state = Mutex::new((std::mem::take(&mut cp.parts), Instant::now(), kept_bytes));
         let copied = futures_util::stream::iter(missing)
             .map(|n| {
-                let start = u64::from(n - 1) * part_size;
-                let last = (start + part_size).min(source.size) - 1;
+                let (start, len) = plan.part(n);
+                let last = start + len - 1;
                 let (state, cp, upload_id) = (&state, &cp, &upload_id);
                 async move {
                     if cancelled(options).is_some() {
@@ -302,8 +307,9 @@ impl Client {
                         })?;
                     let (done, done_bytes) = {
                         let mut guard = state.lock().unwrap();
-                        let (parts, last_save) = &mut *guard;
+                        let (parts, last_save, done_bytes) = &mut *guard;
                         parts.insert(n, (part.etag.clone(), part.crc64));
+                        *done_bytes += len;
                         // Saves are merged to one a second (and one at the end).
                         if last_save.elapsed() >= SAVE_EVERY {
                             *last_save = Instant::now();
@@ -313,14 +319,7 @@ impl Client {
                             };
                             save(options, &snapshot);
                         }
-                        let bytes: u64 = parts
-                            .keys()
-                            .map(|&p| {
-                                let s = u64::from(p - 1) * part_size;
-                                (s + part_size).min(source.size) - s
-                            })
-                            .sum();
-                        (parts.len() as u32, bytes)
+                        (parts.len() as u32, *done_bytes)
                     };
                     emit(
                         options,
@@ -331,7 +330,7 @@ impl Client {
                             number: n,
                             etag: part.etag,
                             crc64: part.crc64.unwrap_or(0),
-                            bytes: last - start + 1,
+                            bytes: len,
                         },
                     )
                     .await;
@@ -379,10 +378,7 @@ impl Client {
         let parts_crc = cp
             .parts
             .iter()
-            .map(|(&n, (_, crc))| {
-                let s = u64::from(n - 1) * part_size;
-                crc.map(|c| (c, (s + part_size).min(source.size) - s))
-            })
+            .map(|(&n, (_, crc))| crc.map(|c| (c, plan.part(n).1)))
             .collect::<Option<Vec<_>>>()
             .map(crc64::combine_all);
         check_crc(key, source.crc64, done.crc64)?;

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::fileio::{read_exact_at, write_all_at};
 use crate::ops::object::ObjectInfo;
 use crate::upload::cancel::CancelMode;
+use crate::upload::plan::Plan;
 use crate::upload::TransferBudget;
 use crate::upload::{CancelHandle, CheckpointLock, Progress, ProgressCallback, ProgressEvent};
 
@@ -110,6 +111,8 @@ struct State {
     checkpoint: DownloadCheckpoint,
     last_save: Instant,
     fetched_parts: u32,
+    /// Bytes of the parts in `checkpoint`, kept as parts are added.
+    done_bytes: u64,
 }
 
 impl Client {
@@ -225,10 +228,11 @@ impl Client {
             parts: Default::default(),
         };
         let count = info.size.div_ceil(part_size) as u32;
-        let range = |n: u32| {
-            let start = u64::from(n - 1) * part_size;
-            (start, (start + part_size).min(info.size) - start)
+        let plan = Plan {
+            part_size,
+            total: Some(info.size),
         };
+        let range = |n: u32| plan.part(n);
         // Parts an earlier run wrote count only if their bytes read back with their CRC-64.
         let mut kept = 0;
         if let (true, Some(cp)) = (reuse, &saved) {
@@ -264,6 +268,7 @@ impl Client {
             options,
             temp: temp.clone(),
             state: Mutex::new(State {
+                done_bytes: checkpoint.parts.keys().map(|&n| range(n).1).sum(),
                 checkpoint,
                 last_save: Instant::now(),
                 fetched_parts: 0,
@@ -422,32 +427,25 @@ impl Run<'_> {
 
     /// Notes a written part, saves the checkpoint now and then, and reports progress.
     async fn record(&self, number: u32, crc: u64, len: u64) {
-        let (done_bytes, done_parts, total, count) = {
+        let (done_bytes, done_parts, total, count, etag) = {
             let mut state = self.state.lock().unwrap();
             state.checkpoint.parts.insert(number, crc);
             state.fetched_parts += 1;
+            state.done_bytes += len;
             if state.last_save.elapsed() >= SAVE_EVERY {
                 state.last_save = Instant::now();
                 self.save_locked(&state.checkpoint);
             }
             let cp = &state.checkpoint;
-            let done: u64 = cp
-                .parts
-                .keys()
-                .map(|&n| {
-                    let start = u64::from(n - 1) * cp.part_size;
-                    (start + cp.part_size).min(cp.size) - start
-                })
-                .sum();
             (
-                done,
+                state.done_bytes,
                 cp.parts.len() as u32,
                 cp.size,
                 cp.size.div_ceil(cp.part_size) as u32,
+                cp.etag.clone(),
             )
         };
         if let Some(cb) = &self.options.progress {
-            let etag = self.state.lock().unwrap().checkpoint.etag.clone();
             cb.call(progress_of(
                 done_bytes,
                 total,
