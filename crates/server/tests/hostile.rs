@@ -1435,6 +1435,60 @@ fn signature_cases(c: &mut Corpus) {
                 oss(403, "AccessDenied"),
             );
         }
+        // Dates far in the future, correctly signed with a known key: refused before any date
+        // arithmetic could overflow, and never valid for longer than 7 days.
+        let end_of_time = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+        let v1_far = make(c).sign(Sign::PresignV1(i64::MAX)).wire();
+        for (name, w, expect) in [
+            (
+                "v4 presign signed at 9999-12-31T23:59:59Z",
+                make(c)
+                    .sign(Sign::PresignV4(604_800))
+                    .at(end_of_time)
+                    .wire(),
+                oss(403, "AccessDenied"),
+            ),
+            (
+                "v4 presign signed at 9999-12-31T23:59:59Z for a second",
+                make(c).sign(Sign::PresignV4(1)).at(end_of_time).wire(),
+                oss(403, "AccessDenied"),
+            ),
+            (
+                "v4 presign signed an hour from now",
+                make(c)
+                    .sign(Sign::PresignV4(60))
+                    .at(now + Duration::hours(1))
+                    .wire(),
+                oss(403, "AccessDenied"),
+            ),
+            (
+                "v4 presign signed for 7 days and a second",
+                make(c).sign(Sign::PresignV4(604_801)).wire(),
+                INVALID_ARGUMENT,
+            ),
+            (
+                "v4 presign signed for i64::MAX seconds",
+                make(c).sign(Sign::PresignV4(i64::MAX)).wire(),
+                INVALID_ARGUMENT,
+            ),
+            (
+                "v1 presign expiring at i64::MAX, tampered",
+                with_query(&v1_far, "Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                oss(403, "SignatureDoesNotMatch"),
+            ),
+            (
+                "v1 presign expiring at i64::MIN",
+                make(c).sign(Sign::PresignV1(i64::MIN)).wire(),
+                oss(403, "AccessDenied"),
+            ),
+            (
+                "v1 presign expiring past i64::MAX",
+                with_query(&v1_far, "Expires", "9223372036854775808"),
+                INVALID_ARGUMENT,
+            ),
+        ] {
+            c.wire("signature", format!("{op}: {name}"), w, expect);
+        }
         let v1p = make(c)
             .sign(Sign::PresignV1(now.unix_timestamp() + 600))
             .wire();

@@ -99,7 +99,7 @@ pub(super) fn sign_parts(
 fn credential_at(creds: &Credentials, region: &str, x_oss_date: &str) -> Credential {
     Credential {
         access_key_id: creds.access_key_id.clone(),
-        date: x_oss_date[..8].to_owned(),
+        date: x_oss_date.get(..8).unwrap_or(x_oss_date).to_owned(),
         region: region.to_owned(),
         product: PRODUCT_OSS.to_owned(),
     }

@@ -68,6 +68,7 @@ fn check_time(
     };
     match auth {
         Auth::V1Presigned { expires, .. } => {
+            // `Expires` is any i64 the client sent; only compare it, never do arithmetic on it.
             if now.unix_timestamp() > *expires {
                 let at = OffsetDateTime::from_unix_timestamp(*expires)
                     .map(time_fmt::xml_timestamp)
@@ -82,10 +83,23 @@ fn check_time(
             expires_secs,
             ..
         } => {
-            // The protocol parser already bounds x-oss-expires and ties the scope date to
-            // x-oss-date; the scope's region and product are the server's to check.
+            // The protocol parser already bounds x-oss-expires to 7 days and ties the scope
+            // date to x-oss-date; the scope's region and product are the server's to check.
             check_scope(config, credential)?;
-            let until = *date + time::Duration::seconds(*expires_secs);
+            // A URL signed in the future would stay valid up to its date plus 7 days, and a
+            // date near the end of the calendar would overflow that sum: refuse it first.
+            if skew_secs(now, *date) > limits::MAX_CLOCK_SKEW_SECS && *date > now {
+                return Err(ApiError::new(ErrorCode::AccessDenied)
+                    .with_message("Request is not valid yet: x-oss-date is in the future.")
+                    .with("RequestTime", time_fmt::xml_timestamp(*date))
+                    .with("ServerTime", time_fmt::xml_timestamp(now)));
+            }
+            let until = auth.expires_at().ok_or_else(|| {
+                ApiError::new(ErrorCode::InvalidArgument)
+                    .with_message("x-oss-date plus x-oss-expires is out of range.")
+                    .with("ArgumentName", "x-oss-expires")
+                    .with("ArgumentValue", expires_secs.to_string())
+            })?;
             if now > until {
                 return Err(expired(time_fmt::xml_timestamp(until)));
             }
@@ -102,8 +116,7 @@ fn check_time(
             if let Auth::V4Header { credential, .. } = auth {
                 check_scope(config, credential)?;
             }
-            let skew = (now - when).whole_seconds().abs();
-            if skew > limits::MAX_CLOCK_SKEW_SECS {
+            if skew_secs(now, when) > limits::MAX_CLOCK_SKEW_SECS {
                 return Err(ApiError::new(ErrorCode::RequestTimeTooSkewed)
                     .with("RequestTime", time_fmt::xml_timestamp(when))
                     .with("ServerTime", time_fmt::xml_timestamp(now))
@@ -115,6 +128,14 @@ fn check_time(
             Ok(())
         }
     }
+}
+
+/// Seconds between two instants, either way round, saturating instead of overflowing.
+fn skew_secs(a: OffsetDateTime, b: OffsetDateTime) -> i64 {
+    a.unix_timestamp()
+        .abs_diff(b.unix_timestamp())
+        .try_into()
+        .unwrap_or(i64::MAX)
 }
 
 /// A V4 scope must name this server's region and the `oss` product.
