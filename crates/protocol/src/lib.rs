@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod attributes;
 pub mod crc64;
 pub mod encoding;
 pub mod endpoint;

@@ -507,6 +507,26 @@ mod tests {
     }
 
     #[test]
+    fn tagging_and_acl_bodies_round_trip() {
+        let t = object::Tagging {
+            tag_set: object::TagSetXml {
+                tags: vec![object::Tag {
+                    key: "a b".into(),
+                    value: String::new(),
+                }],
+            },
+        };
+        let text = to_xml(&t);
+        assert!(
+            text.contains("<Tagging><TagSet><Tag><Key>a b</Key>"),
+            "{text}"
+        );
+        assert_eq!(from_xml::<object::Tagging>(text.as_bytes()).unwrap(), t);
+        let empty: object::Tagging = from_xml(b"<Tagging><TagSet/></Tagging>").unwrap();
+        assert!(empty.tag_set.tags.is_empty());
+    }
+
+    #[test]
     fn error_extras_are_only_names_that_can_be_written_back() {
         // Found by the xml_bodies fuzz target: an extra named `::a` was read but never written.
         let body =

@@ -216,3 +216,31 @@ pub struct AccessControlList {
     /// `default` (the bucket's), `private`, `public-read` or `public-read-write`.
     pub grant: String,
 }
+
+/// Body of PutObjectTagging and answer to GetObjectTagging (`?tagging`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename = "Tagging", rename_all = "PascalCase")]
+pub struct Tagging {
+    /// The tags, inside `<TagSet>`.
+    #[serde(default)]
+    pub tag_set: TagSetXml,
+}
+
+/// The `<TagSet>` of a [`Tagging`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TagSetXml {
+    /// One `<Tag>` per tag, in order.
+    #[serde(rename = "Tag", default)]
+    pub tags: Vec<Tag>,
+}
+
+/// One `<Tag>`: a key and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value (may be empty).
+    #[serde(default)]
+    pub value: String,
+}
