@@ -33,6 +33,10 @@ pub const MAX_DELETE_OBJECTS: usize = 1000;
 /// Most bytes of user metadata one object may carry: the names (without `x-oss-meta-`) and
 /// values of its `x-oss-meta-*` headers together, 8 KiB as in OSS.
 pub const MAX_USER_META_SIZE: usize = 8 * 1024;
+/// Most bytes the other stored headers of one object may hold together: the values of
+/// Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
+/// Expires, `x-oss-tagging` and the storage class, ACL and encryption headers (8 KiB).
+pub const MAX_STORED_HEADERS_SIZE: usize = 8 * 1024;
 
 /// Whether `n` is a valid part number (1..=10000).
 pub fn is_valid_part_number(n: u32) -> bool {

@@ -920,6 +920,55 @@ fn duplicate_header_cases(c: &mut Corpus) {
 }
 
 fn encoding_cases(c: &mut Corpus) {
+    // A copy source that is not ASCII is an error, never read as absent (which would make the
+    // copy an empty PutObject or UploadPart).
+    for (name, source) in [
+        ("utf-8 key", format!("/{B}/existing-é")),
+        ("utf-8 bucket", format!("/{B}é/existing")),
+        ("latin-1 byte", format!("/{B}/exist\u{ff}ing")),
+    ] {
+        let copy = c
+            .req("PUT", Some(B), Some("newobj"))
+            .header("x-oss-copy-source", &source);
+        c.add(
+            "encoding",
+            format!("copy source with a {name}"),
+            copy,
+            INVALID_ARGUMENT,
+        );
+        let over_existing = c
+            .req("PUT", Some(B), Some("existing"))
+            .header("x-oss-copy-source", &source);
+        c.add(
+            "encoding",
+            format!("copy source with a {name} over an existing object"),
+            over_existing,
+            INVALID_ARGUMENT,
+        );
+        let part_copy = c
+            .req("PUT", Some(B), Some("big"))
+            .query("partNumber", "2")
+            .query("uploadId", &c.upload_id)
+            .header("x-oss-copy-source", &source);
+        c.add(
+            "encoding",
+            format!("upload part copy source with a {name}"),
+            part_copy,
+            INVALID_ARGUMENT,
+        );
+    }
+    let range = c
+        .req("PUT", Some(B), Some("big"))
+        .query("partNumber", "2")
+        .query("uploadId", &c.upload_id)
+        .header("x-oss-copy-source", &format!("/{B}/existing"))
+        .header("x-oss-copy-source-range", "bytes=0-é");
+    c.add(
+        "encoding",
+        "upload part copy range with a utf-8 byte",
+        range,
+        INVALID_ARGUMENT,
+    );
     let id = c.upload_id.clone();
     for (name, bad) in BAD_ESCAPES {
         let targets = [
@@ -1166,6 +1215,58 @@ fn long_input_cases(c: &mut Corpus) {
         ),
     ] {
         c.add("long-input", name, req, expect);
+    }
+    // Every stored header is bounded, not only x-oss-meta-*: 9 KiB (past the 8 KiB limits,
+    // well within the request head limit) in any one of them is refused on each operation
+    // that stores headers, and so are two that are each allowed but too large together.
+    let nine_k = "v".repeat(9 * 1024);
+    let half = "h".repeat(4200);
+    let storing: Vec<(&str, MakeReq)> = vec![
+        (
+            "put",
+            Box::new(|c: &Corpus| c.req("PUT", Some(B), Some("newobj")).body(pattern(10, 1))),
+        ),
+        (
+            "initiate",
+            Box::new(|c: &Corpus| c.req("POST", Some(B), Some("newobj")).query("uploads", "")),
+        ),
+        (
+            "copy with REPLACE",
+            Box::new(|c: &Corpus| {
+                c.req("PUT", Some(B), Some("newobj"))
+                    .header("x-oss-copy-source", &format!("/{B}/existing"))
+                    .header("x-oss-metadata-directive", "REPLACE")
+            }),
+        ),
+    ];
+    for (op, make) in &storing {
+        for header in [
+            "Content-Type",
+            "Cache-Control",
+            "Content-Disposition",
+            "Content-Encoding",
+            "Content-Language",
+            "Expires",
+            "x-oss-tagging",
+            "x-oss-meta-big",
+        ] {
+            let r = make(c).header(header, &nine_k);
+            c.add(
+                "long-input",
+                format!("{op}: 9 KiB {header}"),
+                r,
+                INVALID_ARGUMENT,
+            );
+        }
+        let r = make(c)
+            .header("Cache-Control", &half)
+            .header("Content-Disposition", &half);
+        c.add(
+            "long-input",
+            format!("{op}: two stored headers of 4200 bytes"),
+            r,
+            INVALID_ARGUMENT,
+        );
     }
     let signed = c.req("DELETE", Some(B), Some("existing")).wire();
     for (name, w, expect) in [

@@ -463,6 +463,21 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// A header whose presence changes the operation: a value that is not visible ASCII is
+/// `InvalidArgument`, never taken as absent (a non-ASCII `x-oss-copy-source` must not turn a
+/// copy into an empty PutObject).
+fn required_ascii<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim())).map_err(|_| {
+            ApiError::new(ErrorCode::InvalidArgument)
+                .with_message(format!("The {name} header is not valid ASCII."))
+                .with("ArgumentName", name)
+                .with("ArgumentValue", String::from_utf8_lossy(v.as_bytes()))
+        }),
+    }
+}
+
 fn flag(headers: &HeaderMap, name: &str) -> bool {
     header(headers, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
@@ -500,17 +515,43 @@ pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
     }
 }
 
-/// Refuses user metadata larger than [`limits::MAX_USER_META_SIZE`] (`InvalidArgument`), so
-/// that a request cannot make the store keep (and every HEAD repeat) megabytes of headers.
+/// Refuses stored headers larger than OSS allows (`InvalidArgument` naming the header), so that
+/// a request cannot make the store keep (and every HEAD repeat) megabytes of headers: user
+/// metadata up to [`limits::MAX_USER_META_SIZE`], the other stored headers together up to
+/// [`limits::MAX_STORED_HEADERS_SIZE`].
 fn checked_meta(meta: ObjectMeta) -> Result<ObjectMeta, ApiError> {
+    let too_large = |name: &str, size: usize, limit: usize| {
+        ApiError::new(ErrorCode::InvalidArgument)
+            .with_message(format!(
+                "{name} of {size} bytes exceeds the limit of {limit} bytes."
+            ))
+            .with("ArgumentName", name)
+    };
     let size: usize = meta.user_meta.iter().map(|(n, v)| n.len() + v.len()).sum();
     if size > limits::MAX_USER_META_SIZE {
-        return Err(ApiError::new(ErrorCode::InvalidArgument)
-            .with_message(format!(
-                "User metadata of {size} bytes exceeds the limit of {} bytes.",
-                limits::MAX_USER_META_SIZE
-            ))
-            .with("ArgumentName", "x-oss-meta-*"));
+        return Err(too_large("x-oss-meta-*", size, limits::MAX_USER_META_SIZE));
+    }
+    let stored = [
+        ("Content-Type", &meta.content_type),
+        ("Cache-Control", &meta.cache_control),
+        ("Content-Disposition", &meta.content_disposition),
+        ("Content-Encoding", &meta.content_encoding),
+        ("Content-Language", &meta.content_language),
+        ("Expires", &meta.expires),
+        ("x-oss-storage-class", &meta.storage_class),
+        ("x-oss-object-acl", &meta.acl),
+        ("x-oss-server-side-encryption", &meta.server_side_encryption),
+        ("x-oss-tagging", &meta.tagging),
+    ];
+    let len = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+    let total: usize = stored.iter().map(|(_, v)| len(v)).sum();
+    if total > limits::MAX_STORED_HEADERS_SIZE {
+        // Name the largest one: it is the one to shorten.
+        let name = stored
+            .iter()
+            .max_by_key(|(_, v)| len(v))
+            .map_or("stored headers", |(n, _)| *n);
+        return Err(too_large(name, total, limits::MAX_STORED_HEADERS_SIZE));
     }
     Ok(meta)
 }
@@ -540,7 +581,7 @@ fn copy_source(headers: &HeaderMap, value: &str, with_range: bool) -> Result<Cop
     if bucket.is_empty() || key.is_empty() {
         return Err(bad());
     }
-    let range = match header(headers, "x-oss-copy-source-range").filter(|_| with_range) {
+    let range = match required_ascii(headers, "x-oss-copy-source-range")?.filter(|_| with_range) {
         None => None,
         Some(r) => match range::parse(r) {
             Some(range) => Some(range),
@@ -682,7 +723,7 @@ pub fn parse(
         Method::PUT if query.has("uploadId") || query.has("partNumber") => {
             let upload_id = upload_id(query)?;
             let part_number = part_number(query)?;
-            match header(headers, "x-oss-copy-source") {
+            match required_ascii(headers, "x-oss-copy-source")? {
                 Some(src) => Operation::UploadPartCopy(UploadPartCopyRequest {
                     source: copy_source(headers, src, true)?,
                     bucket,
@@ -698,7 +739,7 @@ pub fn parse(
                 }),
             }
         }
-        Method::PUT => match header(headers, "x-oss-copy-source") {
+        Method::PUT => match required_ascii(headers, "x-oss-copy-source")? {
             Some(src) => {
                 let replace = header(headers, "x-oss-metadata-directive")
                     .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
@@ -934,6 +975,58 @@ mod tests {
             checked_meta(object_meta(&h)).unwrap_err().code,
             ErrorCode::InvalidArgument
         );
+    }
+
+    #[test]
+    fn every_stored_header_is_bounded() {
+        for name in [
+            "content-type",
+            "cache-control",
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "expires",
+            "x-oss-tagging",
+        ] {
+            let mut h = HeaderMap::new();
+            h.append(
+                name,
+                "v".repeat(limits::MAX_STORED_HEADERS_SIZE).parse().unwrap(),
+            );
+            assert!(checked_meta(object_meta(&h)).is_ok(), "{name}");
+            h.append("content-md5", "not stored".parse().unwrap());
+            h.append("x-oss-meta-a", "1".parse().unwrap());
+            assert!(checked_meta(object_meta(&h)).is_ok(), "{name}");
+            let other = if name == "expires" {
+                "cache-control"
+            } else {
+                "expires"
+            };
+            h.append(other, "v".parse().unwrap());
+            let err = checked_meta(object_meta(&h)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument, "{name}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_copy_source_is_refused_not_ignored() {
+        let target = Target {
+            bucket: Some("b".into()),
+            key: Some("k".into()),
+        };
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-oss-copy-source",
+            http::HeaderValue::from_bytes("/b/caf\u{e9}".as_bytes()).unwrap(),
+        );
+        let err = parse(&Method::PUT, &target, &Query::default(), &h).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        let q = Query(vec![
+            ("partNumber".into(), "1".into()),
+            ("uploadId".into(), "u".into()),
+        ]);
+        let err = parse(&Method::PUT, &target, &q, &h).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
     }
 
     #[test]
