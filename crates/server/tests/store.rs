@@ -1394,3 +1394,46 @@ fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
     }
     assert_eq!(held(dir.path()), 16 * 20, "failed writes left nothing");
 }
+
+/// DeleteMultipleObjects is one transaction: a concurrent listing sees every named key or
+/// none of them, and the answer says which keys existed.
+#[test]
+fn delete_objects_is_all_or_nothing() {
+    let (_dir, store) = open();
+    let keys: Vec<String> = (0..200).map(|i| format!("d/{i:03}")).collect();
+    for k in &keys {
+        put(&store, k, k.as_bytes());
+    }
+    put(&store, "kept", b"kept");
+    let q = ListQuery {
+        prefix: "d/".into(),
+        max: 1000,
+        ..ListQuery::default()
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut seen = BTreeSet::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                seen.insert(store.list_objects("bk", &q).unwrap().entries.len());
+            }
+            seen
+        });
+        let mut named = keys.clone();
+        named.push("missing".into());
+        named.push("d/000".into());
+        let existed = store.delete_objects("bk", named).unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut want = vec![true; keys.len()];
+        want.extend([false, false]);
+        assert_eq!(existed, want);
+        reader.join().unwrap()
+    });
+    assert!(seen.iter().all(|n| *n == 0 || *n == keys.len()), "{seen:?}");
+    assert!(store.list_objects("bk", &q).unwrap().entries.is_empty());
+    assert!(store.object("bk", "kept").unwrap().is_some());
+    assert_eq!(
+        code(store.delete_objects("nope", vec!["kept".into()])),
+        ErrorCode::NoSuchBucket
+    );
+}

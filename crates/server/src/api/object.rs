@@ -297,13 +297,7 @@ pub async fn delete_multiple(
     }
     let quiet = req.quiet.unwrap_or(false);
     let deleted_keys = keys.clone();
-    ctx.store(move |s| {
-        for k in &keys {
-            s.delete_object(&bucket, k)?;
-        }
-        Ok(())
-    })
-    .await?;
+    ctx.store(move |s| s.delete_objects(&bucket, keys)).await?;
     let result = DeleteResult {
         encoding_type: encoding_type(url_encoding),
         deleted: if quiet {

@@ -657,6 +657,28 @@ impl Store {
         })
     }
 
+    /// Deletes every named key in one transaction (DeleteMultipleObjects): a reader sees all
+    /// of them or none gone, and a failure deletes nothing. Returns whether each key existed,
+    /// in the order given. `NoSuchBucket`.
+    pub fn delete_objects(&self, bucket: &str, keys: Vec<String>) -> Result<Vec<bool>, StoreError> {
+        let bucket = bucket.to_owned();
+        self.write(None, move |tx, dead| {
+            meta::require_bucket(tx, &bucket)?;
+            let mut existed = Vec::with_capacity(keys.len());
+            for key in &keys {
+                match meta::object_id(tx, &bucket, key)? {
+                    None => existed.push(false),
+                    Some(id) => {
+                        let blobs = meta::delete_object(tx, id)?;
+                        gc::release(tx, &blobs, dead)?;
+                        existed.push(true);
+                    }
+                }
+            }
+            Ok(existed)
+        })
+    }
+
     /// One page of ListObjects (keys in byte order). `NoSuchBucket`.
     pub fn list_objects(
         &self,
