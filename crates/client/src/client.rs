@@ -64,6 +64,8 @@ pub struct Request {
     pub op: &'static str,
     /// When set, counts body bytes as they are handed to the connection.
     pub sent: Option<Arc<AtomicU64>>,
+    /// Longest response body accepted (default [`MAX_XML_RESPONSE`]; object reads raise it).
+    pub max_response: u64,
 }
 
 impl Request {
@@ -77,6 +79,7 @@ impl Request {
             body: Bytes::new(),
             op,
             sent: None,
+            max_response: MAX_XML_RESPONSE,
         }
     }
 
@@ -103,6 +106,12 @@ impl Request {
     /// Sets the body.
     pub fn body(mut self, body: Bytes) -> Request {
         self.body = body;
+        self
+    }
+
+    /// Accepts a response body of up to `limit` bytes.
+    pub fn max_response(mut self, limit: u64) -> Request {
+        self.max_response = limit;
         self
     }
 
@@ -391,16 +400,42 @@ impl Client {
             .await
     }
 
+    /// Sends an object read and hands back its body unread, to be consumed chunk by chunk
+    /// ([`BodyStream::chunk`]). Retries (per the configured policy) cover everything up to the
+    /// response headers; a body cut off midway is the caller's to resume.
+    pub async fn send_streaming(&self, req: Request) -> Result<BodyStream> {
+        let retries = self.inner.config.retry.max_retries;
+        self.retrying(&req, retries, || {
+            self.attempt_head(Some(self.bucket()), &req)
+        })
+        .await
+    }
+
     async fn send_with_retries(
         &self,
         bucket: Option<&str>,
         req: Request,
         retries: u32,
     ) -> Result<Response> {
-        let mut attempt = 0;
+        let req = &req;
+        self.retrying(req, retries, || async move {
+            let stream = self.attempt_head(bucket, req).await?;
+            stream.into_response(req.max_response).await
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good or `retries` retries are used up; a
+    /// RequestTimeTooSkewed answer corrects the clock once without counting as a retry.
+    async fn retrying<T, F, Fut>(&self, req: &Request, retries: u32, attempt: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut tries = 0;
         let mut skew_fixed = false;
         loop {
-            match self.attempt(bucket, &req).await {
+            match attempt().await {
                 Ok(r) => return Ok(r),
                 Err(e)
                     if !skew_fixed
@@ -409,10 +444,10 @@ impl Client {
                 {
                     skew_fixed = true;
                 }
-                Err(e) if attempt < retries && e.is_retryable() => {
-                    attempt += 1;
-                    let delay = self.inner.config.retry.backoff(attempt);
-                    tracing::debug!(op = req.op, attempt, error = %e, ?delay, "retrying");
+                Err(e) if tries < retries && e.is_retryable() => {
+                    tries += 1;
+                    let delay = self.inner.config.retry.backoff(tries);
+                    tracing::debug!(op = req.op, attempt = tries, error = %e, ?delay, "retrying");
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(e),
@@ -421,6 +456,8 @@ impl Client {
     }
 
     /// Adopts the server's clock from a RequestTimeTooSkewed answer. True when it changed.
+    /// An offset beyond [`MAX_CLOCK_OFFSET`] is not believed: signing a year ahead would only
+    /// turn one clear error into many confusing ones.
     fn learn_clock(&self, e: &Error) -> bool {
         let Error::Service { extra, .. } = e else {
             return false;
@@ -433,11 +470,24 @@ impl Client {
             return false;
         };
         let offset = (server - OffsetDateTime::now_utc()).whole_seconds();
+        if offset.unsigned_abs() > MAX_CLOCK_OFFSET.as_secs() {
+            tracing::warn!(offset, "ignoring a server clock that far from ours");
+            return false;
+        }
         self.inner.clock_offset.store(offset, Ordering::Relaxed);
         true
     }
 
-    async fn attempt(&self, bucket: Option<&str>, req: &Request) -> Result<Response> {
+    /// Sends once and reads the status and headers; an error status is read (bounded) and
+    /// returned as [`Error::Service`].
+    async fn attempt_head(&self, bucket: Option<&str>, req: &Request) -> Result<BodyStream> {
+        // A bucket name becomes part of the host name: `evil.example/` would send signed
+        // requests elsewhere.
+        if let Some(b) = bucket.filter(|b| !osspart_protocol::limits::is_valid_bucket_name(b)) {
+            return Err(Error::InvalidArgument(format!(
+                "{b:?} is not a bucket name (3-63 lower-case letters, digits and hyphens)"
+            )));
+        }
         let url = self.url(bucket, req.key.as_deref(), &req.query);
         // Asked for every attempt: a retry after the keys were rotated signs with the new ones.
         let credentials = self.current_credentials().await?;
@@ -466,24 +516,105 @@ impl Client {
             }
             _ => {}
         }
-        let during = || format!("waiting for {} ({} bytes sent)", req.op, req.body.len());
+        let during = format!("waiting for {} ({} bytes sent)", req.op, req.body.len());
         let resp = builder
             .send()
             .await
-            .map_err(|e| transport_error(e, timeout, &during()))?;
+            .map_err(|e| transport_error(e, timeout, &during))?;
         let status = resp.status().as_u16();
-        let resp_headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, timeout, &during()))?;
+        let stream = BodyStream {
+            status,
+            headers: resp.headers().clone(),
+            inner: resp,
+            timeout,
+            during,
+        };
         if status >= 300 && status != 304 {
-            return Err(service_error(status, &resp_headers, &body));
+            let headers = stream.headers.clone();
+            let body = stream.into_response(MAX_ERROR_BODY).await?.body;
+            return Err(service_error(status, &headers, &body));
+        }
+        Ok(stream)
+    }
+}
+
+/// Largest server clock offset the client adopts from a RequestTimeTooSkewed answer.
+pub const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Largest body of a response that is not object data (XML listings, results); a longer one
+/// is a broken or hostile service, refused instead of buffered.
+pub const MAX_XML_RESPONSE: u64 = 64 << 20;
+
+/// Largest error body read; the rest of a longer one is ignored.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+
+/// A response whose body is read as it arrives.
+pub struct BodyStream {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    inner: reqwest::Response,
+    timeout: Duration,
+    during: String,
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyStream")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyStream {
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        self.inner
+            .chunk()
+            .await
+            .map_err(|e| transport_error(e, self.timeout, &self.during))
+    }
+
+    /// The declared body length, when the service sent one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(reqwest::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// Reads the whole body, refusing one longer than `limit` (an error body is cut there).
+    async fn into_response(mut self, limit: u64) -> Result<Response> {
+        let error = self.status >= 300 && self.status != 304;
+        let during = self.during.clone();
+        let too_long = |n: u64| {
+            Error::Protocol(format!(
+                "the answer while {during} is longer than the {limit} bytes allowed ({n})"
+            ))
+        };
+        let declared = self.content_length();
+        if let Some(n) = declared.filter(|&n| n > limit && !error) {
+            return Err(too_long(n));
+        }
+        let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+        while let Some(chunk) = self.chunk().await? {
+            let room = (limit - body.len() as u64) as usize;
+            if chunk.len() > room {
+                if error {
+                    body.extend_from_slice(&chunk[..room]);
+                    break;
+                }
+                return Err(too_long(body.len() as u64 + chunk.len() as u64));
+            }
+            body.extend_from_slice(&chunk);
         }
         Ok(Response {
-            status,
-            headers: resp_headers,
-            body,
+            status: self.status,
+            headers: self.headers,
+            body: body.freeze(),
         })
     }
 }

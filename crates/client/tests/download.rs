@@ -562,3 +562,54 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
     assert_eq!(server.count("GetObject"), gets);
     assert_eq!(entries(dir.path()), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn ranges_cut_off_midway_resume_from_the_byte_they_stopped_at() {
+    let server = Server::start().await;
+    let (proxy, client, direct) = proxied(&server, "cutoff").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(BIG, 9);
+    put(&direct, "big.bin", &data).await;
+    // Three pinned range answers end early (clean close, then a reset): each range goes on
+    // from where its body stopped instead of starting over.
+    proxy.add(
+        FaultRule::new(Fault::Truncate {
+            after: Cut::AfterBytes(100_000),
+        })
+        .when(|r| r.method == "GET" && r.header("if-match").is_some())
+        .times(2),
+    );
+    proxy.add(
+        FaultRule::new(Fault::Reset {
+            phase: osspart_testkit::Phase::Response,
+            after: Cut::AfterBytes(70_000),
+        })
+        .when(|r| r.method == "GET" && r.header("if-match").is_some())
+        .times(1),
+    );
+    let dest = dir.path().join("big.bin");
+    let out = client.download("big.bin", &dest, options()).await.unwrap();
+    assert_whole(&out, &dest, &data);
+    let stats = proxy.stats();
+    assert_eq!(stats.count(osspart_testkit::FaultKind::TruncateResponse), 2);
+    assert_eq!(stats.count(osspart_testkit::FaultKind::ResetResponse), 1);
+    // Continuations ask for the rest of a range: their first byte is not on a part boundary.
+    let resumed = proxy
+        .seen()
+        .iter()
+        .filter_map(|r| r.header("range").map(str::to_owned))
+        .filter(|r| {
+            let from: u64 = r["bytes=".len()..]
+                .split('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            from % PART != 0
+        })
+        .count();
+    assert_eq!(resumed, 3, "each cut range resumed mid-part");
+    // No byte was fetched twice.
+    assert_eq!(out.bytes_fetched, BIG as u64);
+    assert_eq!(entries(dir.path()), vec!["big.bin"]);
+}

@@ -569,7 +569,7 @@ async fn object_calls_put_get_head_delete_list() {
 #[tokio::test]
 async fn timeouts_and_connect_failures_are_typed() {
     let silent = SilentListener::start().await;
-    let mut config = Config::new(silent.endpoint(), "cn-hangzhou", "b", credentials());
+    let mut config = Config::new(silent.endpoint(), "cn-hangzhou", "bkt", credentials());
     config.request_timeout = Duration::from_millis(200);
     config.retry = RetryPolicy::none();
     let client = Client::new(config).unwrap();
@@ -580,7 +580,7 @@ async fn timeouts_and_connect_failures_are_typed() {
     assert!(matches!(&err, Error::Timeout { after, .. } if *after == Duration::from_millis(200)));
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let mut config = Config::new(closed_endpoint().await, "cn-hangzhou", "b", credentials());
+    let mut config = Config::new(closed_endpoint().await, "cn-hangzhou", "bkt", credentials());
     config.retry = RetryPolicy::none();
     let err = Client::new(config)
         .unwrap()

@@ -5,6 +5,7 @@ mod support;
 mod copy;
 mod download;
 mod examples;
+mod hostile_service;
 mod interop;
 mod ops;
 mod resume;

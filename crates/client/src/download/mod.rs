@@ -12,14 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use osspart_protocol::range::ByteRange;
 use osspart_protocol::{crc64, ErrorCode};
 
 pub use checkpoint::DownloadCheckpoint;
 
-use crate::client::Client;
+use crate::client::{BodyStream, Client};
 use crate::error::{Error, Result};
 use crate::fileio::{read_exact_at, write_all_at};
 use crate::ops::object::ObjectInfo;
@@ -105,6 +104,11 @@ struct Run<'a> {
     temp: PathBuf,
     state: Mutex<State>,
     fetched: AtomicU64,
+    /// Write buffers of the ranges in flight, reused (at most two per range).
+    buffers: Mutex<Vec<Vec<u8>>>,
+    /// The object's size and the length of its parts (all but the last).
+    size: u64,
+    part_size: u64,
 }
 
 struct State {
@@ -198,9 +202,8 @@ impl Client {
             None => {
                 let first = ByteRange::FromTo(0, options.part_size - 1);
                 let permit = acquire(options, options.part_size).await;
-                let (info, body) = self.get_object(key, Some(first)).await?;
-                drop(permit);
-                (info, Some(body))
+                let (info, body) = self.get_object_stream(key, Some(first), None).await?;
+                (info, Some((body, permit)))
             }
         };
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -274,27 +277,32 @@ impl Client {
                 fetched_parts: 0,
             }),
             fetched: AtomicU64::new(0),
+            buffers: Mutex::new(Vec::new()),
+            size: info.size,
+            part_size,
         };
         // The first range's bytes (or the whole object, if the service ignored the range).
-        if let Some(body) = first {
-            let body_len = body.len() as u64;
-            let whole = body_len == info.size;
-            if !whole && body_len != range(1).1 {
+        // A body cut off midway leaves its unfinished parts to the fetches below.
+        if let Some((mut body, _permit)) = first {
+            let body_len = body.content_length();
+            let expected = range(1).1;
+            if body_len != Some(expected) && body_len != Some(info.size) {
                 return Err(run.fail(Error::Protocol(format!(
-                    "asked for {} bytes of {key}, got {body_len}",
-                    range(1).1
+                    "asked for {expected} bytes of {key}, got {}",
+                    body_len.map_or("a body of unknown length".to_owned(), |n| format!("{n}"))
                 ))));
             }
-            run.fetched.fetch_add(body_len, Ordering::Relaxed);
-            let f = file.clone();
-            let b = body.clone();
-            blocking(move || write_all_at(&f, &b, 0)).await?;
-            for n in 1..=count {
-                let (start, len) = range(n);
-                if start + len <= body_len {
-                    let crc = crc64::checksum(&body[start as usize..(start + len) as usize]);
-                    run.record(n, crc, len).await;
-                }
+            let mut sink = Sink::new(&run, file.clone(), 0);
+            let copied = sink.copy(&mut body).await;
+            let parts = match sink.finish().await {
+                Ok(parts) => parts,
+                Err(e) => return Err(run.fail(Error::Io(e))),
+            };
+            if let Err(e) = copied {
+                tracing::debug!(error = %e, "first range cut off; fetching the rest by part");
+            }
+            for (n, crc, len) in parts {
+                run.record(n, crc, len).await;
             }
         }
         let missing: Vec<u32> = {
@@ -377,7 +385,8 @@ impl Client {
 }
 
 impl Run<'_> {
-    /// Fetches one range (pinned to `etag`) and writes it at its offset.
+    /// Fetches one range (pinned to `etag`) and writes it at its offset as it arrives; a body
+    /// cut off midway is resumed from the first byte not yet received.
     async fn fetch_part(
         &self,
         number: u32,
@@ -390,14 +399,16 @@ impl Run<'_> {
             return Ok(());
         }
         let _permit = acquire(self.options, len).await;
-        let range = ByteRange::FromTo(start, start + len - 1);
+        let mut sink = Sink::new(self, file, start);
         let mut attempt = 0;
-        let body: Bytes = loop {
+        loop {
+            let from = start + sink.received();
+            let range = ByteRange::FromTo(from, start + len - 1);
             let got = self
                 .client
-                .get_object_if(self.key, Some(range), Some(etag))
+                .get_object_stream(self.key, Some(range), Some(etag))
                 .await;
-            match got {
+            let outcome = match got {
                 Err(e) if e.has_code(ErrorCode::PreconditionFailed) => {
                     return Err(Error::SourceChanged(format!(
                         "{} was replaced during the download (its ETag is no longer {etag})",
@@ -405,24 +416,52 @@ impl Run<'_> {
                     )))
                 }
                 Err(e) => return Err(e),
-                Ok((_, body)) if body.len() as u64 == len => break body,
-                Ok((_, body)) => {
-                    attempt += 1;
-                    if attempt > self.client.config().retry.max_retries {
-                        return Err(Error::Protocol(format!(
-                            "asked for {len} bytes at {start} of {}, got {}",
-                            self.key,
-                            body.len()
-                        )));
-                    }
+                Ok((_, body)) if body.content_length() != Some(start + len - from) => {
+                    Err(Error::Protocol(format!(
+                        "asked for {} bytes at {from} of {}, the answer declares {:?}",
+                        start + len - from,
+                        self.key,
+                        body.content_length()
+                    )))
                 }
+                Ok((_, mut body)) => sink.copy(&mut body).await,
+            };
+            match outcome {
+                Ok(()) if sink.received() == len => break,
+                Ok(()) => {}
+                Err(e) if !e.is_retryable() && !matches!(e, Error::Protocol(_)) => return Err(e),
+                Err(e) => tracing::debug!(error = %e, part = number, "range cut off; resuming"),
             }
-        };
-        self.fetched.fetch_add(len, Ordering::Relaxed);
-        let crc = crc64::checksum(&body);
-        blocking(move || write_all_at(&file, &body, start)).await?;
-        self.record(number, crc, len).await;
+            attempt += 1;
+            if attempt > self.client.config().retry.max_retries {
+                return Err(Error::Protocol(format!(
+                    "could not read bytes {start}..{} of {} in full",
+                    start + len,
+                    self.key
+                )));
+            }
+            tokio::time::sleep(self.client.config().retry.backoff(attempt)).await;
+        }
+        let parts = sink.finish().await.map_err(Error::Io)?;
+        for (n, crc, len) in parts {
+            debug_assert_eq!(n, number);
+            self.record(n, crc, len).await;
+        }
         Ok(())
+    }
+
+    /// A buffer for [`Sink`], reused across parts.
+    fn take_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(SINK_BUFFER))
+    }
+
+    fn return_buffer(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        self.buffers.lock().unwrap().push(buf);
     }
 
     /// Notes a written part, saves the checkpoint now and then, and reports progress.
@@ -486,6 +525,126 @@ impl Run<'_> {
             let _ = std::fs::remove_file(&self.temp);
         }
         e
+    }
+}
+
+/// Bytes gathered before one positioned write: small enough to stay in the CPU cache while
+/// they are checksummed, copied and written, large enough that writes are few.
+const SINK_BUFFER: usize = 512 << 10;
+
+/// Writes a body into the file at its offset as it arrives, computing the CRC-64 of each
+/// part (`part_size` bytes, aligned on multiples of it) on the bytes while they are fresh.
+/// One write is in flight on a blocking thread while the next buffer fills.
+struct Sink<'r, 'a> {
+    run: &'r Run<'a>,
+    file: Arc<File>,
+    /// File offset of the first byte of `buf`.
+    at: u64,
+    start: u64,
+    buf: Vec<u8>,
+    writing: Option<tokio::task::JoinHandle<std::io::Result<Vec<u8>>>>,
+    crc: crc64::Crc64,
+    /// Parts completed: number, CRC-64, length.
+    parts: Vec<(u32, u64, u64)>,
+}
+
+impl<'r, 'a> Sink<'r, 'a> {
+    fn new(run: &'r Run<'a>, file: Arc<File>, start: u64) -> Self {
+        Sink {
+            run,
+            file,
+            at: start,
+            start,
+            buf: run.take_buffer(),
+            writing: None,
+            crc: crc64::Crc64::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Bytes taken so far.
+    fn received(&self) -> u64 {
+        self.at + self.buf.len() as u64 - self.start
+    }
+
+    /// Takes the body until its end (or its first error).
+    async fn copy(&mut self, body: &mut BodyStream) -> Result<()> {
+        while let Some(chunk) = body.chunk().await? {
+            self.run
+                .fetched
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            self.take(&chunk).await.map_err(Error::Io)?;
+        }
+        Ok(())
+    }
+
+    async fn take(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            // Up to the end of the current part, of the buffer, and of the data.
+            let offset = self.at + self.buf.len() as u64;
+            let part_size = self.run.part_size;
+            let part_end = ((offset / part_size + 1) * part_size).min(self.run.size);
+            if offset >= part_end {
+                return Err(std::io::Error::other("the body runs past the object's end"));
+            }
+            let n = data
+                .len()
+                .min((part_end - offset) as usize)
+                .min(SINK_BUFFER - self.buf.len());
+            let (now, rest) = data.split_at(n);
+            self.crc.update(now);
+            self.buf.extend_from_slice(now);
+            data = rest;
+            if offset + n as u64 == part_end {
+                self.end_part();
+            }
+            if self.buf.len() == SINK_BUFFER {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn end_part(&mut self) {
+        let len = self.crc.len();
+        let end = self.at + self.buf.len() as u64;
+        // A part counts only when all of it passed through this sink.
+        if (end - len) % self.run.part_size == 0 {
+            let number = (end - len) / self.run.part_size + 1;
+            self.parts.push((number as u32, self.crc.value(), len));
+        }
+        self.crc = crc64::Crc64::new();
+    }
+
+    /// Hands the full buffer to a blocking write, after the previous one finished.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        let spare = match self.writing.take() {
+            Some(w) => w.await.map_err(std::io::Error::other)??,
+            None => self.run.take_buffer(),
+        };
+        let full = std::mem::replace(&mut self.buf, spare);
+        self.buf.clear();
+        let at = self.at;
+        self.at += full.len() as u64;
+        let file = self.file.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            write_all_at(&file, &full, at).map(|()| full)
+        }));
+        Ok(())
+    }
+
+    /// Writes what is left and returns the parts completed. A part cut short (the body
+    /// ended early) is not among them; its bytes are written but not vouched for.
+    async fn finish(mut self) -> std::io::Result<Vec<(u32, u64, u64)>> {
+        if !self.buf.is_empty() {
+            self.flush().await?;
+        }
+        if let Some(w) = self.writing.take() {
+            let buf = w.await.map_err(std::io::Error::other)??;
+            self.run.return_buffer(buf);
+        }
+        self.run.return_buffer(std::mem::take(&mut self.buf));
+        Ok(std::mem::take(&mut self.parts))
     }
 }
 

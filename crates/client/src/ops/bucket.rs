@@ -41,7 +41,10 @@ impl Client {
             let doc: ListAllMyBucketsResult = self.send_service(req).await?.xml()?;
             names.extend(doc.buckets.into_iter().map(|b| b.name));
             match (doc.is_truncated, doc.next_marker) {
-                (Some(true), Some(m)) if !m.is_empty() => marker = Some(m),
+                (Some(true), Some(m)) if !m.is_empty() => {
+                    super::check_advance("ListBuckets", marker.as_deref(), &m)?;
+                    marker = Some(m);
+                }
                 _ => return Ok(names),
             }
         }

@@ -23,3 +23,15 @@ pub(crate) fn url_decoded(value: &str, encoded: bool) -> Result<String> {
 pub(crate) fn quoted(etag: &str) -> String {
     osspart_protocol::etag::quote(osspart_protocol::etag::unquote(etag))
 }
+
+/// Refuses a next-page marker that does not move past the current one: listings come in key
+/// order, so a service answering `IsTruncated` with the same (or an earlier) marker would
+/// otherwise be asked for the same page forever.
+pub(crate) fn check_advance(op: &str, current: Option<&str>, next: &str) -> Result<()> {
+    match current {
+        Some(c) if next <= c => Err(Error::Protocol(format!(
+            "{op} answered a truncated page whose next marker {next:?} does not move past {c:?}"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -351,15 +351,35 @@ impl Client {
         &self,
         q: ListUploadsQuery,
     ) -> impl Stream<Item = Result<UploadInfo>> + '_ {
-        let pages = stream::try_unfold(Some(q), move |state| async move {
-            let Some(q) = state else { return Ok(None) };
+        // Uploads of one key are ordered by when they began, not by id: a page that stays on
+        // the same key must name an upload id not seen as a marker yet.
+        let start = (q, std::collections::HashSet::<String>::new());
+        let pages = stream::try_unfold(Some(start), move |state| async move {
+            let Some((q, mut seen)) = state else {
+                return Ok(None);
+            };
             let page = self.list_uploads(&q).await?;
-            let next = page.is_truncated.then(|| ListUploadsQuery {
-                key_marker: Some(page.next_key_marker.clone()),
-                upload_id_marker: Some(page.next_upload_id_marker.clone()),
+            if !page.is_truncated {
+                return Ok(Some((page.uploads, None)));
+            }
+            let next_key = page.next_key_marker.clone();
+            let next_id = page.next_upload_id_marker.clone();
+            if q.key_marker.as_deref() == Some(next_key.as_str()) {
+                if !seen.insert(next_id.clone()) {
+                    return Err(Error::Protocol(format!(
+                        "ListMultipartUploads repeats the page after {next_key:?}/{next_id:?}"
+                    )));
+                }
+            } else {
+                super::check_advance("ListMultipartUploads", q.key_marker.as_deref(), &next_key)?;
+                seen = std::collections::HashSet::from([next_id.clone()]);
+            }
+            let next = ListUploadsQuery {
+                key_marker: Some(next_key),
+                upload_id_marker: Some(next_id),
                 ..q
-            });
-            Ok(Some((page.uploads, next)))
+            };
+            Ok(Some((page.uploads, Some((next, seen)))))
         });
         flatten_pages(pages)
     }

@@ -9,7 +9,7 @@ use reqwest::Method;
 use time::OffsetDateTime;
 
 use super::url_decoded;
-use crate::client::{Client, Request, Response};
+use crate::client::{BodyStream, Client, Request, Response};
 use crate::error::{Error, Result};
 
 /// Metadata and headers for a new object (PutObject, InitiateMultipartUpload).
@@ -248,10 +248,37 @@ impl Client {
         if let Some(etag) = if_match {
             req = req.header("If-Match", etag);
         }
-        let r = self.send(req).await?;
+        let r = self.send(req.max_response(u64::MAX)).await?;
         let body = r.body.clone();
         let size = total_size(&r).unwrap_or(body.len() as u64);
         Ok((ObjectInfo::from_response(r, size), body))
+    }
+
+    /// GetObject whose body is read as it arrives (see [`BodyStream::chunk`]); the
+    /// information describes the whole object, as with [`Client::get_object_if`].
+    pub async fn get_object_stream(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        if_match: Option<&str>,
+    ) -> Result<(ObjectInfo, BodyStream)> {
+        let mut req = Request::new("GetObject", Method::GET, Some(key));
+        if let Some(r) = range {
+            req = req.header("Range", r.to_header());
+        }
+        if let Some(etag) = if_match {
+            req = req.header("If-Match", etag);
+        }
+        let stream = self.send_streaming(req).await?;
+        let response = Response {
+            status: stream.status,
+            headers: stream.headers.clone(),
+            body: Bytes::new(),
+        };
+        let size = total_size(&response)
+            .or(stream.content_length())
+            .unwrap_or(0);
+        Ok((ObjectInfo::from_response(response, size), stream))
     }
 
     /// HeadObject.
@@ -341,10 +368,13 @@ impl Client {
             let Some(q) = state else { return Ok(None) };
             let page = self.list_objects(&q).await?;
             let next = match (&page.next_marker, page.is_truncated) {
-                (Some(m), true) => Some(ListObjectsQuery {
-                    marker: Some(m.clone()),
-                    ..q
-                }),
+                (Some(m), true) => {
+                    super::check_advance("ListObjects", q.marker.as_deref(), m)?;
+                    Some(ListObjectsQuery {
+                        marker: Some(m.clone()),
+                        ..q
+                    })
+                }
                 (None, true) => {
                     return Err(Error::Protocol(
                         "truncated listing without NextMarker".into(),
