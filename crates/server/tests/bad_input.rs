@@ -403,3 +403,55 @@ fn delete_multiple_keeps_key_whitespace() {
         "the unpadded key must survive"
     );
 }
+
+/// `serve --data DIR` on a directory holding someone else's files refuses to start and leaves
+/// every file where it was (start-up recovery would otherwise have emptied `DIR/tmp/`).
+#[test]
+fn serve_refuses_a_directory_that_is_not_a_store() {
+    use osspart_server::store::StoreError;
+    use osspart_server::{RunningServer, ServerConfig, StartError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let user_files = ["tmp/k/f", "blobs/ab/x", "meta.db"];
+    for f in user_files {
+        let path = dir.path().join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"user data").unwrap();
+    }
+    let config = ServerConfig::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = match rt.block_on(RunningServer::start(config)) {
+        Ok(_) => panic!("a server started on a directory that is not a store"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, StartError::Store(StoreError::NotAStore { .. })),
+        "{err:?}"
+    );
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(e) = source {
+        message.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    assert!(
+        message.contains("not an osspart data directory"),
+        "{message}"
+    );
+    for f in user_files {
+        assert_eq!(
+            std::fs::read(dir.path().join(f)).unwrap(),
+            b"user data",
+            "{f}"
+        );
+    }
+    let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["blobs", "meta.db", "tmp"]);
+}

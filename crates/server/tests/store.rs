@@ -1080,9 +1080,34 @@ fn recovery_removes_leftovers_and_keeps_referenced_blobs() {
     };
     // A crash after the delete committed but before the file was removed.
     fs::write(&deleted_path, &deleted_bytes).unwrap();
-    fs::write(dir.path().join("tmp").join("stray"), b"x").unwrap();
-    fs::write(dir.path().join("blobs").join("ab").join("not-a-blob"), b"x").unwrap();
-    assert_eq!(blob_files(dir.path()).len(), 4);
+    // Files named as the store names bodies are its own leftovers...
+    fs::write(
+        dir.path()
+            .join("tmp")
+            .join("0123456789abcdef0123456789abcdef"),
+        b"x",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("blobs/ab/ab23456789abcdef0123456789abcdef"),
+        b"x",
+    )
+    .unwrap();
+    // ...anything else is not, and stays.
+    let foreign = [
+        "tmp/stray",
+        "tmp/k/f",
+        "blobs/ab/not-a-blob",
+        "blobs/ab/AB23456789ABCDEF0123456789ABCDEF",
+        "blobs/notes.txt",
+        "blobs/zz/0123456789abcdef0123456789abcdef",
+    ];
+    for f in foreign {
+        let path = dir.path().join(f);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, b"user data").unwrap();
+    }
+    assert_eq!(blob_files(dir.path()).len(), 8);
 
     let store = Store::open(dir.path()).unwrap();
     let report = store.recovery_report();
@@ -1090,15 +1115,160 @@ fn recovery_removes_leftovers_and_keeps_referenced_blobs() {
     assert_eq!(report.orphan_blobs_removed, 3);
     assert_eq!(report.missing_blobs, 0);
     assert_eq!(report.counts_repaired, 0);
-    assert!(files(&dir.path().join("tmp")).is_empty());
-    assert_eq!(blob_files(dir.path()).len(), 1);
+    // Six entries: the directories tmp/k and blobs/zz count once each.
+    assert_eq!(report.foreign_entries, 6);
+    assert_eq!(
+        files(&dir.path().join("tmp")),
+        ["k/f", "stray"].map(String::from).into()
+    );
+    assert_eq!(blob_files(dir.path()).len(), 5);
+    for f in foreign {
+        assert_eq!(fs::read(dir.path().join(f)).unwrap(), b"user data", "{f}");
+    }
     assert_eq!(get(&store, "kept"), b"keep me");
     assert_eq!(store.object("bk", "kept").unwrap().unwrap(), kept);
 
     // A second start finds nothing to do.
     drop(store);
     let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.recovery_report(),
+        osspart_server::store::RecoveryReport {
+            foreign_entries: 6,
+            ..Default::default()
+        }
+    );
+}
+
+/// Every file in `dir`, with its content.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_directory_that_is_not_a_store_is_refused_untouched() {
+    let not_sqlite = |dir: &Path| fs::write(dir.join("meta.db"), b"my notes").unwrap();
+    let other_sqlite = |dir: &Path| {
+        let conn = rusqlite::Connection::open(dir.join("meta.db")).unwrap();
+        conn.execute_batch("CREATE TABLE notes (t TEXT)").unwrap();
+    };
+    let newer_marker =
+        |dir: &Path| fs::write(dir.join("osspart-store"), "osspart-store 99\n").unwrap();
+    let other_marker = |dir: &Path| fs::write(dir.join("osspart-store"), "something else").unwrap();
+    let cases: [(&str, &dyn Fn(&Path)); 5] = [
+        ("user files", &|_| {}),
+        ("a meta.db that is not SQLite", &not_sqlite),
+        ("another program's SQLite meta.db", &other_sqlite),
+        ("a marker of a newer layout", &newer_marker),
+        ("a file named like the marker", &other_marker),
+    ];
+    for (name, prepare) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["tmp/k/f", "blobs/ab/x", "notes.txt"] {
+            let path = dir.path().join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"user data").unwrap();
+        }
+        prepare(dir.path());
+        let before = contents(dir.path());
+        let err = Store::open(dir.path()).expect_err(name);
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{name}: {err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()) && message.contains("--data"),
+            "{name}: {message}"
+        );
+        assert_eq!(
+            contents(dir.path()),
+            before,
+            "{name}: the directory changed"
+        );
+    }
+}
+
+#[test]
+fn a_missing_or_empty_directory_becomes_a_store_with_a_marker() {
+    let parent = tempfile::tempdir().unwrap();
+    for dir in [
+        parent.path().join("new/nested"),
+        parent.path().join("empty"),
+    ] {
+        fs::create_dir_all(parent.path().join("empty")).unwrap();
+        let store = Store::open(&dir).unwrap();
+        store.create_bucket("bk", T0).unwrap();
+        put(&store, "k", b"v");
+        drop(store);
+        assert_eq!(
+            fs::read_to_string(dir.join("osspart-store")).unwrap(),
+            "osspart-store 1\n"
+        );
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(get(&store, "k"), b"v");
+    }
+}
+
+#[test]
+fn a_store_from_before_the_marker_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open_files_only(dir.path());
+        store.create_bucket("bk", T0).unwrap();
+        put(&store, "k", b"from an older server");
+    }
+    fs::remove_file(dir.path().join("osspart-store")).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "k"), b"from an older server");
     assert_eq!(store.recovery_report(), Default::default());
+    drop(store);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("osspart-store")).unwrap(),
+        "osspart-store 1\n"
+    );
+
+    // A marker a crash left unfinished is completed.
+    fs::write(dir.path().join("osspart-store"), "osspart-st").unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "k"), b"from an older server");
+    drop(store);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("osspart-store")).unwrap(),
+        "osspart-store 1\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn store_files_and_directories_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let store = open_files_only(&dir);
+    store.create_bucket("bk", T0).unwrap();
+    put(&store, "k", &bytes(1000, 1));
+    let mut w = store.blob_writer().unwrap();
+    w.write(b"in flight").unwrap();
+    let mut checked = 0;
+    let mut stack = vec![dir.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            stack.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} has mode {mode:o}", path.display());
+        checked += 1;
+    }
+    // The root, marker, LOCK, meta.db and its WAL, tmp/ with one file, blobs/ with 256 shards
+    // and one body.
+    assert!(checked >= 264, "{checked}");
+    drop(w);
 }
 
 #[test]
@@ -1175,11 +1345,12 @@ fn odd_keys_round_trip_and_never_become_paths() {
     sorted.sort();
     assert_eq!(listed, sorted);
 
-    // Only the store's own files exist: meta.db (+WAL), LOCK, blobs/<2 hex>/<32 hex>.
+    // Only the store's own files exist: the marker, meta.db (+WAL), LOCK,
+    // blobs/<2 hex>/<32 hex>.
     for f in files(dir.path()) {
         let ok = matches!(
             f.as_str(),
-            "LOCK" | "meta.db" | "meta.db-wal" | "meta.db-shm"
+            "LOCK" | "osspart-store" | "meta.db" | "meta.db-wal" | "meta.db-shm"
         ) || f.strip_prefix("blobs/").is_some_and(|rest| {
             let (shard, name) = rest.split_once('/').unwrap();
             shard.len() == 2

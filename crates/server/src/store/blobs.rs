@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use osspart_protocol::crc64::Crc64;
 
+use super::ownership::{private_dir_builder, private_file_options};
 use super::StoreError;
 
 /// Bytes buffered before a write reaches the file.
@@ -116,14 +117,15 @@ impl Layout {
 
     /// Creates `tmp/`, `blobs/` and its 256 shard directories, durably.
     pub(crate) fn create_dirs(&self) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.root)?;
-        fs::create_dir_all(self.tmp_dir())?;
+        let private = || private_dir_builder();
+        private().recursive(true).create(&self.root)?;
+        private().recursive(true).create(self.tmp_dir())?;
         let blobs = self.blobs_dir();
-        fs::create_dir_all(&blobs)?;
+        private().recursive(true).create(&blobs)?;
         for shard in 0..=255u8 {
             let dir = blobs.join(hex::encode([shard]));
             if !dir.is_dir() {
-                fs::create_dir(&dir)?;
+                private().create(&dir)?;
             }
         }
         sync_dir(&blobs)?;
@@ -189,7 +191,10 @@ impl fmt::Debug for BlobWriter {
 impl TmpFile {
     fn create(layout: &Layout, id: &BlobId) -> Result<TmpFile, StoreError> {
         let path = layout.tmp_dir().join(id.as_str());
-        let file = File::options().write(true).create_new(true).open(&path)?;
+        let file = private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok(TmpFile {
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             path,

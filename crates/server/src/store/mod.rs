@@ -19,6 +19,7 @@ mod group_commit;
 mod inline;
 mod listing;
 mod meta;
+mod ownership;
 mod recovery;
 
 use std::fmt;
@@ -53,6 +54,18 @@ pub enum StoreError {
         code: ErrorCode,
         /// Extra `<Name>value</Name>` fields of the error body, in order.
         extra: Vec<(&'static str, String)>,
+    },
+    /// The data directory holds files that are not this store's; nothing in it was touched.
+    #[error(
+        "{} is not an osspart data directory: {reason}; give `--data` a new or empty \
+         directory (the store deletes files it does not know in its own directory)",
+        .dir.display()
+    )]
+    NotAStore {
+        /// The directory refused.
+        dir: PathBuf,
+        /// What was found instead of a store.
+        reason: String,
     },
     /// Another server holds the data directory's lock.
     #[error("data directory {} is in use by another server", .0.display())]
@@ -355,8 +368,10 @@ impl fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the data directory `dir`: `meta.db`, `blobs/`, `tmp/`.
     ///
-    /// Takes an exclusive lock on `<dir>/LOCK` ([`StoreError::Locked`] if another store
-    /// holds it) and runs start-up recovery before returning.
+    /// A directory that exists, is not empty and is not an osspart store is refused untouched
+    /// ([`StoreError::NotAStore`]). Takes an exclusive lock on `<dir>/LOCK`
+    /// ([`StoreError::Locked`] if another store holds it) and runs start-up recovery before
+    /// returning.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, StoreOptions::default())
     }
@@ -364,8 +379,8 @@ impl Store {
     /// [`open`](Store::open) with non-default options.
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let layout = Layout::new(dir);
-        std::fs::create_dir_all(dir)?;
-        let lock = File::options()
+        ownership::claim(&layout)?;
+        let lock = ownership::private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
