@@ -14,5 +14,6 @@ mod home;
 mod cli;
 mod object_flags;
 mod resume;
+mod shutdown;
 mod terminal;
 mod tree;

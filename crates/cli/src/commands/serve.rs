@@ -3,11 +3,15 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use osspart_protocol::sign::Credentials;
+use osspart_server::config::Limits;
 use osspart_server::{RunningServer, ServerConfig};
+
+use super::{parse_age, parse_size};
 
 /// Flags of `osspart serve`.
 #[derive(Debug, Args)]
@@ -33,6 +37,58 @@ pub struct ServeArgs {
     /// Accept unsigned requests (local experiments only; never the default).
     #[arg(long)]
     anonymous: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Connection limits and timeouts; each overrides the config file's `[limits]` key of the
+/// same name (with `_` for `-`).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Connections served at once; at the limit the longest-idle one is closed for a new one,
+    /// and when none is idle new connections get 503 SlowDown [default: 4096]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Time a client has from the first byte of a request head to its end [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    header_read_timeout: Option<Duration>,
+    /// Time a connection may wait for its next request [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    idle_timeout: Option<Duration>,
+    /// Time a client may stop reading an answer before its connection is dropped [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    write_stall_timeout: Option<Duration>,
+    /// Time an upload body may go without a byte before the request fails [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    body_stall_timeout: Option<Duration>,
+    /// Largest request head (request line and headers) [default: 64KiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_header_bytes: Option<u64>,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+    shutdown_grace: Option<Duration>,
+}
+
+impl LimitArgs {
+    /// Applies the limits given on the command line.
+    fn apply(&self, limits: &mut Limits) {
+        if let Some(n) = self.max_connections {
+            limits.max_connections = n.max(1);
+        }
+        let set = |v: Option<Duration>, d: &mut Duration| {
+            if let Some(v) = v.filter(|v| !v.is_zero()) {
+                *d = v;
+            }
+        };
+        set(self.header_read_timeout, &mut limits.header_read_timeout);
+        set(self.idle_timeout, &mut limits.idle_timeout);
+        set(self.write_stall_timeout, &mut limits.write_stall_timeout);
+        set(self.body_stall_timeout, &mut limits.body_stall_timeout);
+        set(self.shutdown_grace, &mut limits.shutdown_grace);
+        if let Some(n) = self.max_header_bytes {
+            limits.max_header_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    }
 }
 
 /// Starts the server, prints how to reach it, and serves until Ctrl-C or SIGTERM.
@@ -57,6 +113,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.region = osspart_protocol::sign::v4::scope_region(&region).to_owned();
     }
     config.anonymous = args.anonymous;
+    args.limits.apply(&mut config.limits);
     if config.credentials.is_empty() && !config.anonymous {
         bail!("no credentials configured: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --config, or use --anonymous");
     }

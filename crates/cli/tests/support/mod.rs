@@ -148,6 +148,26 @@ impl ServerProcess {
         self.addr.port()
     }
 
+    /// The process id of the running server, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits up to `limit` for the server to exit on its own; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Some(status);
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Everything the server printed so far (all runs of this value).
     pub fn logs(&self) -> String {
         self.log.lock().map(|s| s.clone()).unwrap_or_default()

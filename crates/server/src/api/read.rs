@@ -4,9 +4,11 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 
-use crate::http::response::{self, Body};
-use crate::store::{Segment, Store, StoreError};
+use crate::http::response::Body;
+use crate::store::{BlobReader, Segment, Store, StoreError};
 
 /// Size of the chunks handed to the sink.
 const CHUNK: usize = 256 * 1024;
@@ -48,22 +50,89 @@ pub fn for_each_chunk(
 }
 
 /// A response body streaming bytes `first..=last` of the object made of `manifest`.
+///
+/// Each chunk is read by a short task on the blocking pool only when the connection asks for
+/// more, so a peer that stops reading holds an open blob and a buffer, never a thread.
 pub fn stream(store: Store, manifest: Vec<Segment>, first: u64, last: u64) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let result = for_each_chunk(&store, &manifest, first, last, |chunk| {
-            tx.blocking_send(Ok(Bytes::copy_from_slice(chunk)))
-                .map_err(|_| {
-                    StoreError::Io(std::io::Error::new(
-                        std::io::ErrorKind::BrokenPipe,
-                        "client went away",
-                    ))
-                })
-        });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "object read failed mid-stream");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+    let cursor = BodyCursor {
+        store,
+        manifest,
+        segment: 0,
+        segment_start: 0,
+        next: first,
+        last,
+        reader: None,
+    };
+    let chunks = futures_util::stream::unfold(Some(cursor), |cursor| async move {
+        let mut cursor = cursor?;
+        let read = tokio::task::spawn_blocking(move || {
+            let chunk = cursor.read_chunk();
+            (cursor, chunk)
+        })
+        .await;
+        match read {
+            Ok((_, Ok(None))) => None,
+            Ok((cursor, Ok(Some(chunk)))) => Some((Ok(Frame::data(chunk)), Some(cursor))),
+            Ok((_, Err(e))) => {
+                tracing::warn!(error = %e, "object read failed mid-stream");
+                Some((Err(std::io::Error::other(e.to_string())), None))
+            }
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
         }
     });
-    response::channel_body(rx)
+    BodyExt::boxed(StreamBody::new(chunks))
+}
+
+/// Where a streamed body stands: the segment being read and the next byte to send.
+struct BodyCursor {
+    store: Store,
+    manifest: Vec<Segment>,
+    /// Index in `manifest` of the segment holding `next`.
+    segment: usize,
+    /// Object offset of that segment's first byte.
+    segment_start: u64,
+    /// Object offset of the next byte to send.
+    next: u64,
+    /// Last object offset to send (inclusive).
+    last: u64,
+    /// The open blob of `segment`, positioned at `next`.
+    reader: Option<BlobReader>,
+}
+
+impl BodyCursor {
+    /// Reads the next chunk (at most [`CHUNK`] bytes, never across a segment end); `None`
+    /// once the range is sent. Blocking.
+    fn read_chunk(&mut self) -> Result<Option<Bytes>, StoreError> {
+        if self.next > self.last {
+            return Ok(None);
+        }
+        let (blob, segment_end) = loop {
+            let Some(seg) = self.manifest.get(self.segment) else {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the manifest ends before the range",
+                )));
+            };
+            let end = self.segment_start + seg.size; // exclusive
+            if end > self.next {
+                break (&seg.blob, end);
+            }
+            self.segment += 1;
+            self.segment_start = end;
+            self.reader = None;
+        };
+        let reader = match &mut self.reader {
+            Some(r) => r,
+            None => {
+                let mut r = self.store.open_blob(blob)?;
+                r.seek(SeekFrom::Start(self.next - self.segment_start))?;
+                self.reader.insert(r)
+            }
+        };
+        let want = (segment_end.min(self.last + 1) - self.next).min(CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        reader.read_exact(&mut buf)?;
+        self.next += want as u64;
+        Ok(Some(Bytes::from(buf)))
+    }
 }

@@ -16,8 +16,14 @@ use sha2::Sha256;
 use super::error::ApiError;
 use crate::store::{FinishedBlob, Store};
 
-/// How long a body may stall between two chunks before the request fails.
-const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+tokio::task_local! {
+    /// How long a body may stall between two chunks before the request fails; set for each
+    /// request from the server's limits.
+    pub static BODY_STALL_TIMEOUT: Duration;
+}
+
+/// The stall timeout outside a request scope (unit tests, tools).
+const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the headers promise about a body.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +128,10 @@ fn too_large(n: u64, max: u64) -> ApiError {
 
 async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ApiError> {
     loop {
-        let frame = tokio::time::timeout(STALL_TIMEOUT, body.frame())
+        let stall = BODY_STALL_TIMEOUT
+            .try_with(|d| *d)
+            .unwrap_or(DEFAULT_STALL_TIMEOUT);
+        let frame = tokio::time::timeout(stall, body.frame())
             .await
             .map_err(|_| ApiError::new(ErrorCode::RequestTimeout))?;
         match frame {

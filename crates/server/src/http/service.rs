@@ -22,12 +22,18 @@ use crate::api::{self, cors};
 use crate::config::ServerConfig;
 use crate::store::Store;
 
+mod lane;
+
+use lane::{Lane, LaneError};
+
 /// Shared state of a running server.
 pub struct State {
     /// Configuration, fixed at start.
     pub config: ServerConfig,
     /// Durable storage.
     pub store: Store,
+    /// Threads for store calls, apart from body transfers.
+    lane: Lane,
     request_counter: AtomicU64,
     /// Requests answered successfully, per operation name.
     completed: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
@@ -36,15 +42,17 @@ pub struct State {
 }
 
 impl State {
-    /// State over an opened store.
-    pub fn new(config: ServerConfig, store: Store) -> Self {
-        State {
+    /// State over an opened store; starts the metadata threads.
+    pub fn new(config: ServerConfig, store: Store) -> std::io::Result<Self> {
+        let lane = Lane::start(config.limits.metadata_threads, config.limits.metadata_queue)?;
+        Ok(State {
             config,
             store,
+            lane,
             request_counter: AtomicU64::new(0),
             completed: Default::default(),
             ingested: AtomicU64::new(0),
-        }
+        })
     }
 
     /// How many requests of each operation succeeded so far (e.g. `"UploadPart"`).
@@ -58,7 +66,7 @@ impl State {
     }
 
     /// A fresh request id: 24 upper-case hex characters, unique within this process.
-    fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
         let secs = OffsetDateTime::now_utc().unix_timestamp() as u64;
         format!(
@@ -99,7 +107,13 @@ pub async fn handle(
         .unwrap_or_default()
         .to_owned();
     let head = parts.method == Method::HEAD;
-    let result = route(&state, &parts, &mut body, &request_id, now, &host).await;
+    let stall = state.config.limits.body_stall_timeout;
+    let result = body::BODY_STALL_TIMEOUT
+        .scope(
+            stall,
+            route(&state, &parts, &mut body, &request_id, now, &host),
+        )
+        .await;
     let (mut resp, bucket) = match result {
         Ok((resp, bucket)) => (resp, bucket),
         Err((err, bucket)) => {
@@ -116,7 +130,7 @@ pub async fn handle(
                 .headers
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-            if !matches!(declared, Some(n) if n > DRAIN_LIMIT) {
+            if !matches!(declared, Some(n) if n > DRAIN_LIMIT) && err.code != ErrorCode::SlowDown {
                 body::drain(&mut body, DRAIN_LIMIT).await;
             }
             (response::error(&err, &request_id, &host, head), bucket)
@@ -280,17 +294,18 @@ async fn dispatch(
 }
 
 impl RequestContext<'_> {
-    /// Runs a store call on the blocking pool.
+    /// Runs a store call on the metadata lane; `SlowDown` when its queue is full.
     pub async fn store<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
     {
         let store = self.state.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::InternalError))?
-            .map_err(ApiError::from)
+        match self.state.lane.run(move || f(&store)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(LaneError::Saturated) => Err(ApiError::new(ErrorCode::SlowDown)),
+            Err(LaneError::Lost) => Err(ApiError::new(ErrorCode::InternalError)),
+        }
     }
 
     /// Fails with `NoSuchBucket` unless the bucket exists.
