@@ -16,6 +16,7 @@ const POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
 /// A linear map on CRC registers over GF(2): entry `i` is the image of bit `i`.
 type Gf2Map = [u64; 64];
 
+#[allow(clippy::indexing_slicing)] // trailing_zeros of a non-zero u64 is below 64, the map's length
 fn apply(map: &Gf2Map, mut v: u64) -> u64 {
     let mut out = 0;
     while v != 0 {
@@ -37,10 +38,11 @@ fn zero_shifts() -> &'static [Gf2Map; 64] {
             v
         };
         let mut maps = Box::new([[0u64; 64]; 64]);
-        maps[0] = std::array::from_fn(|i| one_zero_byte(1 << i));
-        for k in 1..64 {
-            let half = maps[k - 1];
-            maps[k] = std::array::from_fn(|i| apply(&half, half[i]));
+        let mut current: Gf2Map = std::array::from_fn(|i| one_zero_byte(1 << i));
+        for map in maps.iter_mut() {
+            *map = current;
+            // Two shifts by 2^k zero bytes are one shift by 2^(k+1).
+            current = current.map(|image| apply(&current, image));
         }
         maps
     })
@@ -52,6 +54,7 @@ pub fn checksum(data: &[u8]) -> u64 {
 }
 
 /// CRC-64 of `A‖B` from `crc(A)`, `crc(B)` and `len(B)`.
+#[allow(clippy::indexing_slicing)] // trailing_zeros of a non-zero u64 is below 64, the maps' count
 pub fn combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     // crc(A‖B) = shift(crc(A), len(B)) ^ crc(B), shift running the raw register over zeros.
     let maps = zero_shifts();

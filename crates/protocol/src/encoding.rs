@@ -32,19 +32,13 @@ pub struct DecodeError(pub String);
 
 fn decode_bytes(bytes: &[u8], original: &str) -> Result<String, DecodeError> {
     // Reject malformed escapes instead of passing them through literally.
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let ok = bytes.len() >= i + 3
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit();
-            if !ok {
-                return Err(DecodeError(original.to_owned()));
-            }
-            i += 3;
-        } else {
-            i += 1;
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        let escape = rest.get(at + 1..at + 3);
+        if !matches!(escape, Some([hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit()) {
+            return Err(DecodeError(original.to_owned()));
         }
+        rest = rest.get(at + 3..).unwrap_or_default();
     }
     String::from_utf8(percent_decode(bytes).collect()).map_err(|_| DecodeError(original.to_owned()))
 }

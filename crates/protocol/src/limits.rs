@@ -48,7 +48,10 @@ pub fn is_valid_part_number(n: u32) -> bool {
 pub fn is_valid_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     let ok_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
-    (3..=63).contains(&b.len()) && b.iter().all(ok_char) && b[0] != b'-' && b[b.len() - 1] != b'-'
+    (3..=63).contains(&b.len())
+        && b.iter().all(ok_char)
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// Whether `key` is a valid object key: 1..=1023 bytes of UTF-8 and not starting with `/` or `\`.

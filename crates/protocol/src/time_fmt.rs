@@ -5,6 +5,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// `2024-01-02T03:04:05.000Z`: the only XML form oss2's parser accepts.
+#[allow(clippy::expect_used)] // every OffsetDateTime has a four-digit year and numeric fields
 pub fn xml_timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     let f = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
@@ -30,6 +31,7 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
 }
 
 /// `20240102T030405Z`: the V4 `x-oss-date` form.
+#[allow(clippy::expect_used)] // every OffsetDateTime has a four-digit year and numeric fields
 pub fn v4_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     let f = format_description!("[year][month][day]T[hour][minute][second]Z");

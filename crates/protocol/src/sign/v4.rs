@@ -50,6 +50,7 @@ pub fn string_to_sign(x_oss_date: &str, scope: &str, canonical_request: &str) ->
     format!("{V4_ALGORITHM}\n{x_oss_date}\n{scope}\n{hash}")
 }
 
+#[allow(clippy::expect_used)] // HMAC takes keys of any length; the error is never returned
 fn hmac_sha256(key: &[u8], message: &str) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(message.as_bytes());

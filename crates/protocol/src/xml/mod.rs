@@ -96,6 +96,7 @@ pub enum XmlError {
 /// If `value` is not a struct-like type (a bare string or number has no element name), or
 /// serializes an element name that is not a valid XML name. Neither happens with the types of
 /// this module.
+#[allow(clippy::expect_used)] // only this module's types are serialized, all named structs
 pub fn to_xml<T: Serialize>(value: &T) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(XML_DECLARATION);
