@@ -42,6 +42,7 @@ macro_rules! error_codes {
 error_codes! {
     AccessDenied = 403, "Access denied.";
     InvalidAccessKeyId = 403, "The OSS Access Key Id you provided does not exist in our records.";
+    SecurityTokenExpired = 403, "The security token you provided has expired.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided.";
     RequestTimeTooSkewed = 403, "The difference between the request time and the current time is too large.";
     AccessForbidden = 403, "CORSResponse: This CORS request is not allowed.";
@@ -67,6 +68,8 @@ error_codes! {
     BucketAlreadyExists = 409, "The requested bucket name is not available.";
     BucketNotEmpty = 409, "The bucket you tried to delete is not empty.";
     FileAlreadyExists = 409, "The object you specified already exists and can not be overwritten.";
+    PositionNotEqualToLength = 409, "Position is not equal to file length.";
+    ObjectNotAppendable = 409, "The object is not appendable.";
     PreconditionFailed = 412, "At least one of the pre-conditions you specified did not hold.";
     NotModified = 304, "Not Modified.";
     InvalidRange = 416, "The requested range cannot be satisfied.";

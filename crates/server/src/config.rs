@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use osspart_protocol::sign::Credentials;
 use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// Everything `osspart serve` needs to run.
 #[derive(Debug, Clone)]
@@ -20,8 +22,13 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Region the server claims (V4 scopes must name it). Default `cn-hangzhou`.
     pub region: String,
-    /// Key pairs accepted; an entry with a security token is an STS credential.
+    /// Key pairs of the default account ([`DEFAULT_ACCOUNT_ID`]); an entry with a security
+    /// token is an STS credential.
     pub credentials: Vec<Credentials>,
+    /// Further accounts, each owning the buckets its keys create. Empty by default.
+    pub accounts: Vec<Account>,
+    /// When STS keys stop being accepted, by AccessKeyId; keys not listed never expire.
+    pub key_expiry: HashMap<String, OffsetDateTime>,
     /// Host names bound to one bucket each (cname addressing), lower-case, without port.
     pub cnames: HashMap<String, String>,
     /// Base domains under which `<bucket>.<domain>` is virtual-hosted addressing.
@@ -129,6 +136,8 @@ impl ServerConfig {
             addr,
             region: "cn-hangzhou".to_owned(),
             credentials: Vec::new(),
+            accounts: Vec::new(),
+            key_expiry: HashMap::new(),
             cnames: HashMap::new(),
             virtual_host_domains: vec!["localhost".to_owned(), "aliyuncs.com".to_owned()],
             anonymous: false,
@@ -150,11 +159,19 @@ impl ServerConfig {
             self.region = osspart_protocol::sign::v4::scope_region(&region).to_owned();
         }
         for c in file.credentials {
-            self.credentials.push(Credentials {
-                access_key_id: c.access_key_id,
-                access_key_secret: c.access_key_secret,
-                security_token: c.security_token,
-            });
+            let cred = c.into_credentials(path, &mut self.key_expiry)?;
+            self.credentials.push(cred);
+        }
+        for a in file.accounts {
+            let mut account = Account {
+                id: a.id,
+                credentials: Vec::new(),
+            };
+            for c in a.credentials {
+                let cred = c.into_credentials(path, &mut self.key_expiry)?;
+                account.credentials.push(cred);
+            }
+            self.accounts.push(account);
         }
         for (host, bucket) in file.cname {
             self.cnames.insert(host.to_ascii_lowercase(), bucket);
@@ -168,10 +185,88 @@ impl ServerConfig {
 
     /// The credential with this AccessKeyId, if any.
     pub fn credential(&self, access_key_id: &str) -> Option<&Credentials> {
-        self.credentials
-            .iter()
-            .find(|c| c.access_key_id == access_key_id)
+        self.principal(access_key_id).map(|p| p.credentials)
     }
+
+    /// Who a key acts for: its account, its secret and token, and its expiry.
+    pub fn principal(&self, access_key_id: &str) -> Option<Principal<'_>> {
+        let default = self.credentials.iter().map(|c| (DEFAULT_ACCOUNT_ID, c));
+        let others = self
+            .accounts
+            .iter()
+            .flat_map(|a| a.credentials.iter().map(move |c| (a.id.as_str(), c)));
+        default
+            .chain(others)
+            .find(|(_, c)| c.access_key_id == access_key_id)
+            .map(|(account, credentials)| Principal {
+                account,
+                credentials,
+                expires: self.key_expiry.get(access_key_id).copied(),
+            })
+    }
+
+    /// Refuses contradictory settings: `anonymous` together with any key (it would silently
+    /// turn authentication off), an AccessKeyId given twice, an empty or repeated account id.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let keys: Vec<&str> = self
+            .credentials
+            .iter()
+            .chain(self.accounts.iter().flat_map(|a| a.credentials.iter()))
+            .map(|c| c.access_key_id.as_str())
+            .collect();
+        if self.anonymous && !keys.is_empty() {
+            return invalid(
+                "anonymous access cannot be combined with credentials: remove the keys or \
+                 the anonymous setting"
+                    .to_owned(),
+            );
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if keys.iter().take(i).any(|earlier| earlier == k) {
+                return invalid(format!("AccessKeyId {k} is configured more than once"));
+            }
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.id.is_empty() {
+                return invalid("an account has an empty id".to_owned());
+            }
+            let repeated = a.id == DEFAULT_ACCOUNT_ID
+                || self
+                    .accounts
+                    .iter()
+                    .take(i)
+                    .any(|earlier| earlier.id == a.id);
+            if repeated {
+                return invalid(format!("account id {} is configured more than once", a.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The account of the flat `credentials` list, of anonymous-mode requests, and of every bucket
+/// created before buckets had owners.
+pub const DEFAULT_ACCOUNT_ID: &str = "1234567890123456";
+
+/// An account: it owns the buckets any of its keys creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Account id, shown as the owner `ID` of its buckets and objects.
+    pub id: String,
+    /// Key pairs that act as this account (STS ones carry a security token).
+    pub credentials: Vec<Credentials>,
+}
+
+/// What a configured AccessKeyId stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal<'a> {
+    /// The account the key acts for.
+    pub account: &'a str,
+    /// The key pair (and STS token, if any).
+    pub credentials: &'a Credentials,
+    /// When the key stops being accepted (STS), if ever.
+    pub expires: Option<OffsetDateTime>,
 }
 
 /// The on-disk form of the server configuration (TOML).
@@ -193,9 +288,12 @@ impl ServerConfig {
 pub struct ConfigFile {
     /// Region id, e.g. `cn-hangzhou`.
     pub region: Option<String>,
-    /// Accepted key pairs.
+    /// Key pairs of the default account.
     #[serde(default)]
     pub credentials: Vec<CredentialEntry>,
+    /// Further accounts and their keys.
+    #[serde(default)]
+    pub accounts: Vec<AccountEntry>,
     /// Host name → bucket.
     #[serde(default)]
     pub cname: HashMap<String, String>,
@@ -243,6 +341,63 @@ pub struct CredentialEntry {
     pub access_key_secret: String,
     /// STS security token the requests must carry with this key, if any.
     pub security_token: Option<String>,
+    /// When the key stops being accepted, as an RFC 3339 time (`2030-01-02T03:04:05Z`).
+    pub expiration: Option<String>,
+}
+
+impl CredentialEntry {
+    /// The key pair, recording its expiry in `expiry`.
+    fn into_credentials(
+        self,
+        path: &Path,
+        expiry: &mut HashMap<String, OffsetDateTime>,
+    ) -> Result<Credentials, ConfigError> {
+        if self.expiration.is_some() && self.security_token.is_none() {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!(
+                    "{} has an expiration but no security_token: only STS keys expire",
+                    self.access_key_id
+                ),
+            });
+        }
+        if let Some(text) = &self.expiration {
+            let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("expiration {text:?} of {}: {e}", self.access_key_id),
+            })?;
+            expiry.insert(self.access_key_id.clone(), at);
+        }
+        Ok(Credentials {
+            access_key_id: self.access_key_id,
+            access_key_secret: self.access_key_secret,
+            security_token: self.security_token,
+        })
+    }
+}
+
+/// One `[[accounts]]` entry of the configuration file:
+///
+/// ```toml
+/// [[accounts]]
+/// id = "2222222222222222"
+/// [[accounts.credentials]]
+/// access_key_id = "LTAI..."
+/// access_key_secret = "..."
+/// [[accounts.credentials]]
+/// access_key_id = "STS.abc"
+/// access_key_secret = "..."
+/// security_token = "..."
+/// expiration = "2030-01-02T03:04:05Z"
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    /// Account id.
+    pub id: String,
+    /// Its key pairs.
+    #[serde(default)]
+    pub credentials: Vec<CredentialEntry>,
 }
 
 /// The configuration could not be loaded.
@@ -264,4 +419,7 @@ pub enum ConfigError {
         /// What was wrong.
         message: String,
     },
+    /// The settings contradict each other.
+    #[error("invalid server configuration: {0}")]
+    Invalid(String),
 }

@@ -1511,7 +1511,49 @@ fn a_version_1_data_dir_opens_and_reads_back() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+#[test]
+fn a_version_2_data_dir_gains_owners_acls_and_sequential_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, upload) = {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket("bk", T0).unwrap();
+        let upload = store
+            .create_upload("bk", "mp", Default::default(), false, T0)
+            .unwrap();
+        (put(&store, "old", b"from version 2"), upload)
+    };
+    {
+        // What a version-2 server left: no owner or ACL on buckets, no sequential flag.
+        let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
+        db.execute_batch(
+            "ALTER TABLE buckets DROP COLUMN owner; ALTER TABLE buckets DROP COLUMN acl;
+             ALTER TABLE uploads DROP COLUMN sequential; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let bucket = store.bucket("bk").unwrap().unwrap();
+    assert_eq!(bucket.owner, osspart_server::config::DEFAULT_ACCOUNT_ID);
+    assert_eq!(bucket.acl, osspart_protocol::attributes::Acl::Private);
+    assert_eq!(store.object("bk", "old").unwrap().unwrap(), old);
+    assert_eq!(store.upload("bk", "mp", &upload.upload_id).unwrap(), upload);
+    assert!(!store.create_bucket_for("bk", "other", None, T0).is_ok());
+    assert!(!store
+        .create_bucket_for("bk", osspart_server::config::DEFAULT_ACCOUNT_ID, None, T0)
+        .unwrap());
+    drop(store);
+    // Opening again changes nothing.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.bucket("bk").unwrap().unwrap(), bucket);
+    drop(store);
+    let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod accounts;
 mod bad_input;
 mod hostile;
 mod store;

@@ -2,10 +2,12 @@
 
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
+use osspart_protocol::attributes::Acl;
 use osspart_protocol::xml::bucket::{
     AccessControlList, BucketDetail, BucketEntry, BucketInfo, CreateBucketConfiguration,
     ListAllMyBucketsResult, LocationConstraint, Owner,
 };
+use osspart_protocol::xml::object::{AccessControlList as ObjectAcl, AccessControlPolicy};
 use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
 use super::OWNER_ID;
@@ -15,10 +17,10 @@ use crate::http::service::RequestContext;
 use crate::http::ApiError;
 use crate::store::BucketRow;
 
-fn owner() -> Owner {
+fn owner(id: &str) -> Owner {
     Owner {
-        id: OWNER_ID.to_owned(),
-        display_name: OWNER_ID.to_owned(),
+        id: id.to_owned(),
+        display_name: id.to_owned(),
     }
 }
 
@@ -42,9 +44,11 @@ pub async fn list_buckets(
     marker: String,
     max_keys: u32,
 ) -> Result<Response<Body>, ApiError> {
+    let account = ctx.caller.account().unwrap_or(OWNER_ID).to_owned();
     let all = ctx.store(|s| s.list_buckets()).await?;
     let mut selected: Vec<&BucketRow> = all
         .iter()
+        .filter(|b| b.owner == account)
         .filter(|b| b.name.starts_with(&prefix) && b.name.as_str() > marker.as_str())
         .collect();
     let truncated = selected.len() > max_keys as usize;
@@ -56,16 +60,19 @@ pub async fn list_buckets(
         max_keys: paging.then_some(max_keys),
         is_truncated: paging.then_some(truncated),
         next_marker: truncated.then(|| selected.last().map(|b| b.name.clone()).unwrap_or_default()),
-        owner: owner(),
+        owner: owner(&account),
         buckets: selected.iter().map(|b| entry(ctx, b)).collect(),
     };
     Ok(response::xml_ok(&result))
 }
 
-/// PutBucket: creates a bucket; an optional body names its storage class.
+/// PutBucket: creates a bucket owned by the caller's account (`x-oss-acl` sets its ACL, an
+/// optional body names its storage class). Creating a bucket the caller already owns succeeds
+/// again; another account's is `BucketAlreadyExists`.
 pub async fn put_bucket(
     ctx: &RequestContext<'_>,
     bucket: String,
+    acl: Option<Acl>,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
     if !limits::is_valid_bucket_name(&bucket) {
@@ -79,7 +86,9 @@ pub async fn put_bucket(
     }
     let now = ctx.now;
     let name = bucket.clone();
-    ctx.store(move |s| s.create_bucket(&name, now)).await?;
+    let account = ctx.caller.account().unwrap_or(OWNER_ID).to_owned();
+    ctx.store(move |s| s.create_bucket_for(&name, &account, acl, now))
+        .await?;
     let mut r = response::empty(StatusCode::OK);
     response::set_header(&mut r, "location", &format!("/{bucket}"));
     Ok(r)
@@ -106,7 +115,7 @@ pub async fn get_bucket_info(
             name: e.name,
             region: Some(e.region),
             access_control_list: AccessControlList {
-                grant: "private".to_owned(),
+                grant: row.acl.as_str().to_owned(),
             },
             comment: None,
             creation_date: e.creation_date,
@@ -114,7 +123,7 @@ pub async fn get_bucket_info(
             extranet_endpoint: e.extranet_endpoint,
             intranet_endpoint: e.intranet_endpoint,
             storage_class: e.storage_class,
-            owner: owner(),
+            owner: owner(&row.owner),
         },
     };
     Ok(response::xml_ok(&info))
@@ -138,4 +147,28 @@ pub async fn delete_bucket(
 ) -> Result<Response<Body>, ApiError> {
     ctx.store(move |s| s.delete_bucket(&bucket)).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// PutBucketAcl: sets the bucket's canned ACL (`x-oss-acl`).
+pub async fn put_bucket_acl(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    acl: Acl,
+) -> Result<Response<Body>, ApiError> {
+    ctx.store(move |s| s.set_bucket_acl(&bucket, acl)).await?;
+    Ok(response::empty(StatusCode::OK))
+}
+
+/// GetBucketAcl: the bucket's owner and canned ACL.
+pub async fn get_bucket_acl(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+) -> Result<Response<Body>, ApiError> {
+    let row = ctx.require_bucket(&bucket).await?;
+    Ok(response::xml_ok(&AccessControlPolicy {
+        owner: owner(&row.owner),
+        access_control_list: ObjectAcl {
+            grant: row.acl.as_str().to_owned(),
+        },
+    }))
 }

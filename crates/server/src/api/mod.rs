@@ -10,8 +10,9 @@ pub mod object;
 pub mod object_headers;
 pub mod read;
 
-/// The owner id shown in listings (single-tenant server).
-pub const OWNER_ID: &str = "1234567890123456";
+/// The default account's id: the owner shown where no other is known (listings, anonymous
+/// mode).
+pub const OWNER_ID: &str = crate::config::DEFAULT_ACCOUNT_ID;
 
 /// `s` percent-encoded when the request asked for `encoding-type=url`, else unchanged.
 pub fn maybe_encode(s: &str, url_encoding: bool) -> String {

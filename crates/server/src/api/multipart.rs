@@ -13,7 +13,7 @@ use osspart_protocol::xml::object::CommonPrefix;
 use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
 use super::object::{evaluate, load, Verdict};
-use super::{encoding_type, maybe_encode, read};
+use super::{encoding_type, maybe_encode, object_headers, read};
 use crate::http::body::{self, BodyChecks};
 use crate::http::operation::{
     CompleteRequest, InitiateRequest, ListPartsRequest, ListUploadsRequest, UploadPartCopyRequest,
@@ -41,12 +41,14 @@ pub async fn initiate(
     let upload = ctx
         .store(move |s| s.create_upload(&b, &k, meta, forbid_overwrite, now))
         .await?;
-    Ok(response::xml_ok(&InitiateMultipartUploadResult {
+    let mut r = response::xml_ok(&InitiateMultipartUploadResult {
         bucket,
         key: maybe_encode(&key, url_encoding),
         upload_id: upload.upload_id,
         encoding_type: encoding_type(url_encoding),
-    }))
+    });
+    object_headers::encryption(&mut r, &upload.meta);
+    Ok(r)
 }
 
 fn part_response(part: &PartRow, md5: Option<[u8; 16]>) -> Response<Body> {
@@ -217,6 +219,7 @@ pub async fn complete(
     });
     set_header(&mut r, "etag", &object.etag);
     set_header(&mut r, "x-oss-hash-crc64ecma", &object.crc64.to_string());
+    object_headers::encryption(&mut r, &object.meta);
     Ok(r)
 }
 

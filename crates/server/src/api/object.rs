@@ -4,8 +4,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
+use osspart_protocol::attributes::{Acl, TagSet};
 use osspart_protocol::xml::object::{
-    CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject,
+    CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject, Tag, TagSetXml, Tagging,
 };
 use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
@@ -16,7 +17,7 @@ use crate::http::operation::{CopyObjectRequest, GetObjectRequest, PutObjectReque
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::ObjectRow;
+use crate::store::{ObjectMeta, ObjectRow};
 
 /// Loads an object, distinguishing a missing bucket from a missing key.
 pub async fn load(
@@ -249,9 +250,10 @@ pub async fn get_object_acl(
     key: String,
 ) -> Result<Response<Body>, ApiError> {
     let o = load(ctx, &bucket, &key).await?;
+    let owner_id = ctx.require_bucket(&bucket).await?.owner;
     let owner = osspart_protocol::xml::bucket::Owner {
-        id: super::OWNER_ID.to_owned(),
-        display_name: super::OWNER_ID.to_owned(),
+        id: owner_id.clone(),
+        display_name: owner_id,
     };
     Ok(response::xml_ok(
         &osspart_protocol::xml::object::AccessControlPolicy {
@@ -261,6 +263,101 @@ pub async fn get_object_acl(
             },
         },
     ))
+}
+
+/// PutObjectAcl: sets the object's own ACL (`default` hands the decision back to the bucket).
+pub async fn put_object_acl(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    acl: Acl,
+) -> Result<Response<Body>, ApiError> {
+    ctx.store(move |s| {
+        s.update_object_meta(&bucket, &key, move |m| {
+            m.acl = (acl != Acl::Default).then(|| acl.as_str().to_owned());
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(response::empty(StatusCode::OK))
+}
+
+/// GetObjectTagging: the object's tags as a `<Tagging>` document.
+pub async fn get_object_tagging(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response<Body>, ApiError> {
+    let o = load(ctx, &bucket, &key).await?;
+    let tags = o
+        .meta
+        .tagging
+        .as_deref()
+        .map(TagSet::from_header)
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::InternalError).with_message(e.to_string()))?
+        .unwrap_or_default();
+    let body = Tagging {
+        tag_set: TagSetXml {
+            tags: tags
+                .tags()
+                .iter()
+                .map(|(k, v)| Tag {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        },
+    };
+    Ok(response::xml_ok(&body))
+}
+
+/// PutObjectTagging: replaces the object's tags with those of the `<Tagging>` body.
+pub async fn put_object_tagging(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+    body: &mut Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
+    let doc: Tagging = xml::from_xml(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;
+    let pairs = doc
+        .tag_set
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    let tags = TagSet::new(pairs).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidArgument)
+            .with_message(e.to_string())
+            .with("ArgumentName", "Tagging")
+    })?;
+    ctx.store(move |s| {
+        s.update_object_meta(&bucket, &key, move |m| {
+            m.tagging = (!tags.is_empty()).then(|| tags.to_header());
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(response::empty(StatusCode::OK))
+}
+
+/// DeleteObjectTagging: removes every tag of the object (`204`).
+pub async fn delete_object_tagging(
+    ctx: &RequestContext<'_>,
+    bucket: String,
+    key: String,
+) -> Result<Response<Body>, ApiError> {
+    ctx.store(move |s| {
+        s.update_object_meta(&bucket, &key, |m| {
+            m.tagging = None;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
 /// DeleteObject: `204` whether or not the key existed.
@@ -324,6 +421,8 @@ pub async fn copy_object(
         key,
         source,
         replace_meta,
+        attributes,
+        replace_tagging,
         forbid_overwrite,
     } = req;
     ctx.require_bucket(&bucket).await?;
@@ -332,6 +431,7 @@ pub async fn copy_object(
         return Err(ApiError::new(ErrorCode::PreconditionFailed)
             .with("Condition", "x-oss-copy-source-if-none-match"));
     }
+    let meta = copy_meta(&src.meta, replace_meta, attributes, replace_tagging);
     let now = ctx.now;
     let row = ctx
         .store(move |s| {
@@ -340,7 +440,7 @@ pub async fn copy_object(
                 &source.key,
                 &bucket,
                 &key,
-                replace_meta,
+                Some(meta),
                 forbid_overwrite,
                 now,
             )
@@ -353,4 +453,32 @@ pub async fn copy_object(
     set_header(&mut r, "etag", &row.etag);
     set_header(&mut r, "x-oss-hash-crc64ecma", &row.crc64.to_string());
     Ok(r)
+}
+
+/// The metadata of a copy: the source's or the request's (metadata directive), with the
+/// attributes the request names (storage class, ACL, encryption) replacing the source's, and
+/// the source's tags unless the tagging directive is REPLACE.
+fn copy_meta(
+    source: &ObjectMeta,
+    replace_meta: Option<ObjectMeta>,
+    attributes: ObjectMeta,
+    replace_tagging: bool,
+) -> ObjectMeta {
+    let mut meta = replace_meta.unwrap_or_else(|| source.clone());
+    let keep = |given: Option<String>, old: &Option<String>| given.or_else(|| old.clone());
+    meta.storage_class = keep(attributes.storage_class, &source.storage_class);
+    meta.acl = keep(attributes.acl, &source.acl);
+    if attributes.server_side_encryption.is_some() {
+        meta.server_side_encryption = attributes.server_side_encryption;
+        meta.sse_key_id = attributes.sse_key_id;
+    } else {
+        meta.server_side_encryption = source.server_side_encryption.clone();
+        meta.sse_key_id = source.sse_key_id.clone();
+    }
+    meta.tagging = if replace_tagging {
+        attributes.tagging
+    } else {
+        source.tagging.clone()
+    };
+    meta
 }

@@ -6,7 +6,7 @@ use http::Response;
 use osspart_protocol::time_fmt;
 
 use crate::http::response::{set_header, Body};
-use crate::store::ObjectRow;
+use crate::store::{ObjectMeta, ObjectRow};
 
 /// Headers shared by every description of the object: ETag, Last-Modified, CRC-64, type.
 pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
@@ -20,15 +20,24 @@ pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
         "x-oss-storage-class",
         m.storage_class.as_deref().unwrap_or("Standard"),
     );
-    if let Some(sse) = &m.server_side_encryption {
-        set_header(r, "x-oss-server-side-encryption", sse);
-    }
+    encryption(r, m);
     if let Some(tags) = m.tagging.as_deref().filter(|t| !t.is_empty()) {
         set_header(
             r,
             "x-oss-tagging-count",
             &tags.split('&').count().to_string(),
         );
+    }
+}
+
+/// The server-side encryption headers OSS echoes on writes, GET and HEAD of an encrypted
+/// object: the algorithm and, for KMS, the key id.
+pub fn encryption(r: &mut Response<Body>, m: &ObjectMeta) {
+    if let Some(sse) = &m.server_side_encryption {
+        set_header(r, "x-oss-server-side-encryption", sse);
+        if let Some(id) = &m.sse_key_id {
+            set_header(r, "x-oss-server-side-encryption-key-id", id);
+        }
     }
 }
 

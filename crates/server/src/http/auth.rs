@@ -6,28 +6,47 @@ use osspart_protocol::{limits, time_fmt, ErrorCode};
 use time::OffsetDateTime;
 
 use super::error::ApiError;
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, DEFAULT_ACCOUNT_ID};
 
-/// Checks the request's signature. Returns the AccessKeyId that signed it, or `None` for an
-/// anonymous request when the server runs with `--anonymous`.
+/// Who sent a request, as far as its signature proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No signature: only what the ACLs make public is open to it.
+    Anonymous,
+    /// A configured key of this account signed the request (or the server runs with
+    /// `--anonymous`, where every unsigned request acts as the default account).
+    Account(String),
+}
+
+impl Caller {
+    /// The account id, unless anonymous.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Account(id) => Some(id),
+        }
+    }
+}
+
+/// Checks the request's signature and says who sent it. An unsigned request is
+/// [`Caller::Anonymous`] (what it may do is decided later, by the ACLs), except on a server
+/// running with `--anonymous`, where it acts as the default account.
 pub fn authenticate(
     config: &ServerConfig,
     req: &RequestParts,
     now: OffsetDateTime,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Caller, ApiError> {
     let auth = match sign::parse_auth(req) {
         Ok(Some(auth)) => auth,
-        Ok(None) if config.anonymous => return Ok(None),
-        Ok(None) => {
-            return Err(ApiError::new(ErrorCode::AccessDenied)
-                .with_message("You have no right to access this object because of bucket acl."));
-        }
+        Ok(None) if config.anonymous => return Ok(Caller::Account(DEFAULT_ACCOUNT_ID.to_owned())),
+        Ok(None) => return Ok(Caller::Anonymous),
         Err(e) => return Err(ApiError::new(e.code()).with_message(e.to_string())),
     };
     let key_id = auth.access_key_id();
-    let Some(cred) = config.credential(key_id) else {
+    let Some(principal) = config.principal(key_id) else {
         return Err(ApiError::new(ErrorCode::InvalidAccessKeyId).with("OSSAccessKeyId", key_id));
     };
+    let cred = principal.credentials;
     let token = auth.security_token(req);
     if token != cred.security_token.as_deref() {
         return Err(ApiError::new(ErrorCode::InvalidAccessKeyId)
@@ -51,7 +70,16 @@ pub fn authenticate(
         }
         e
     })?;
-    Ok(Some(key_id.to_owned()))
+    // Checked once the signature proves the request came from the key's holder, so an
+    // expired key is reported only to someone who has it.
+    if let (Some(expires), Some(token)) = (principal.expires, token) {
+        if now >= expires {
+            return Err(ApiError::new(ErrorCode::SecurityTokenExpired)
+                .with_ec("0002-00000007")
+                .with("SecurityToken", token));
+        }
+    }
+    Ok(Caller::Account(principal.account.to_owned()))
 }
 
 fn check_time(

@@ -1,6 +1,7 @@
 //! The HTTP face of the server: addressing, parsing into operations, authentication, bodies
 //! and responses. Handlers in [`crate::api`] see only typed operations.
 
+pub mod access;
 pub mod addressing;
 pub mod auth;
 pub mod body;

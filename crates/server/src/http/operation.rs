@@ -2,6 +2,7 @@
 //! headers. Handlers receive typed fields and never look at raw headers or query strings.
 
 use http::{HeaderMap, Method};
+use osspart_protocol::attributes::{Acl, ServerSideEncryption, StorageClass, TagSet};
 use osspart_protocol::range::{self, ByteRange};
 use osspart_protocol::{limits, ErrorCode};
 
@@ -67,11 +68,9 @@ fn decimal(s: &str) -> Option<u32> {
 /// Sub-resources of OSS APIs this server does not implement. A request naming one gets
 /// `NotImplemented` rather than being mistaken for a plain object or bucket call.
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
-    "acl",
     "append",
     "position",
     "symlink",
-    "tagging",
     "restore",
     "versions",
     "versioning",
@@ -229,6 +228,12 @@ pub struct CopyObjectRequest {
     pub source: CopySource,
     /// New metadata (`x-oss-metadata-directive: REPLACE`), or `None` to copy the source's.
     pub replace_meta: Option<ObjectMeta>,
+    /// The attributes the request gives the copy (storage class, ACL, encryption, tags);
+    /// those it leaves out are the source's.
+    pub attributes: ObjectMeta,
+    /// `x-oss-tagging-directive: REPLACE`: the copy gets the request's tags (or none) instead
+    /// of the source's.
+    pub replace_tagging: bool,
     /// `x-oss-forbid-overwrite: true`.
     pub forbid_overwrite: bool,
 }
@@ -351,6 +356,15 @@ pub enum Operation {
     },
     PutBucket {
         bucket: String,
+        /// `x-oss-acl`, when given.
+        acl: Option<Acl>,
+    },
+    PutBucketAcl {
+        bucket: String,
+        acl: Acl,
+    },
+    GetBucketAcl {
+        bucket: String,
     },
     HeadBucket {
         bucket: String,
@@ -399,6 +413,23 @@ pub enum Operation {
         bucket: String,
         key: String,
     },
+    PutObjectAcl {
+        bucket: String,
+        key: String,
+        acl: Acl,
+    },
+    GetObjectTagging {
+        bucket: String,
+        key: String,
+    },
+    PutObjectTagging {
+        bucket: String,
+        key: String,
+    },
+    DeleteObjectTagging {
+        bucket: String,
+        key: String,
+    },
     DeleteObject {
         bucket: String,
         key: String,
@@ -422,6 +453,8 @@ impl Operation {
         match self {
             Operation::ListBuckets { .. } => "ListBuckets",
             Operation::PutBucket { .. } => "PutBucket",
+            Operation::PutBucketAcl { .. } => "PutBucketAcl",
+            Operation::GetBucketAcl { .. } => "GetBucketAcl",
             Operation::HeadBucket { .. } => "HeadBucket",
             Operation::GetBucketInfo { .. } => "GetBucketInfo",
             Operation::GetBucketLocation { .. } => "GetBucketLocation",
@@ -439,6 +472,10 @@ impl Operation {
             Operation::HeadObject { .. } => "HeadObject",
             Operation::GetObjectMeta { .. } => "GetObjectMeta",
             Operation::GetObjectAcl { .. } => "GetObjectAcl",
+            Operation::PutObjectAcl { .. } => "PutObjectAcl",
+            Operation::GetObjectTagging { .. } => "GetObjectTagging",
+            Operation::PutObjectTagging { .. } => "PutObjectTagging",
+            Operation::DeleteObjectTagging { .. } => "DeleteObjectTagging",
             Operation::DeleteObject { .. } => "DeleteObject",
             Operation::InitiateMultipartUpload(_) => "InitiateMultipartUpload",
             Operation::UploadPart(_) => "UploadPart",
@@ -512,7 +549,70 @@ pub fn object_meta(headers: &HeaderMap) -> ObjectMeta {
         acl: text("x-oss-object-acl"),
         server_side_encryption: text("x-oss-server-side-encryption"),
         tagging: text("x-oss-tagging"),
+        sse_key_id: text("x-oss-server-side-encryption-key-id"),
     }
+}
+
+/// `x-oss-metadata-directive` / `x-oss-tagging-directive`: true for `REPLACE`, false for
+/// `COPY` or none; anything else is `InvalidArgument`.
+fn directive(headers: &HeaderMap, name: &str) -> Result<bool, ApiError> {
+    match header(headers, name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("COPY") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("REPLACE") => Ok(true),
+        Some(v) => Err(ApiError::invalid_argument(name, v)),
+    }
+}
+
+/// Checks the typed attributes of a write as OSS does and puts them in their canonical form:
+/// storage class, object ACL, server-side encryption (a key id only with KMS) and tags (OSS
+/// limits; re-encoded). Refusals are `InvalidArgument` naming the header, except an unknown
+/// encryption algorithm, which is `InvalidEncryptionAlgorithmError`.
+pub fn checked_attributes(mut meta: ObjectMeta) -> Result<ObjectMeta, ApiError> {
+    let empty_is_none = |v: &mut Option<String>| {
+        if v.as_deref().is_some_and(str::is_empty) {
+            *v = None;
+        }
+    };
+    empty_is_none(&mut meta.storage_class);
+    empty_is_none(&mut meta.acl);
+    empty_is_none(&mut meta.server_side_encryption);
+    empty_is_none(&mut meta.sse_key_id);
+    if let Some(v) = &meta.storage_class {
+        if StorageClass::parse(v).is_none() {
+            return Err(ApiError::invalid_argument("x-oss-storage-class", v)
+                .with_message(format!("Invalid storage class {v}.")));
+        }
+    }
+    if let Some(v) = &meta.acl {
+        if Acl::parse(v).is_none() {
+            return Err(invalid_acl("x-oss-object-acl", v));
+        }
+    }
+    match (&meta.server_side_encryption, &meta.sse_key_id) {
+        (Some(v), _) if ServerSideEncryption::parse(v).is_none() => {
+            return Err(ApiError::new(ErrorCode::InvalidEncryptionAlgorithmError)
+                .with_message(format!(
+                    "The encryption method specified is not supported: {v}."
+                ))
+                .with("ArgumentName", "x-oss-server-side-encryption")
+                .with("ArgumentValue", v.clone()));
+        }
+        (sse, Some(id)) if sse.as_deref() != Some(ServerSideEncryption::Kms.as_str()) => {
+            return Err(
+                ApiError::invalid_argument("x-oss-server-side-encryption-key-id", id)
+                    .with_message("A KMS key id needs x-oss-server-side-encryption: KMS."),
+            );
+        }
+        _ => {}
+    }
+    if let Some(v) = &meta.tagging {
+        let tags = TagSet::from_header(v).map_err(|e| {
+            ApiError::invalid_argument("x-oss-tagging", &truncate(v)).with_message(e.to_string())
+        })?;
+        meta.tagging = (!tags.is_empty()).then(|| tags.to_header());
+    }
+    Ok(meta)
 }
 
 /// Refuses stored headers larger than OSS allows (`InvalidArgument` naming the header), so that
@@ -652,6 +752,73 @@ fn check_single_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `InvalidArgument` naming an ACL header and its value.
+fn invalid_acl(name: &str, value: &str) -> ApiError {
+    ApiError::invalid_argument(name, value).with_message(format!("{name} is not a valid ACL."))
+}
+
+/// The ACL and tagging sub-resources (`?acl`, `?tagging`) of buckets and objects. Bucket
+/// tagging is not served: it stays `NotImplemented` with the other unsupported sub-resources.
+fn acl_or_tagging(
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<Option<Operation>, ApiError> {
+    let (acl, tagging) = (query.has("acl"), query.has("tagging"));
+    if !acl && !tagging {
+        return Ok(None);
+    }
+    let Some(bucket) = target.bucket.clone() else {
+        return Ok(None);
+    };
+    let not_allowed = || ApiError::new(ErrorCode::MethodNotAllowed).with("Method", method.as_str());
+    let op = match (target.key.clone(), acl) {
+        (None, false) => {
+            return Err(ApiError::new(ErrorCode::NotImplemented).with_message(
+                "The tagging sub-resource of buckets is not supported by this server.",
+            ))
+        }
+        (None, true) => match *method {
+            Method::GET => Operation::GetBucketAcl { bucket },
+            Method::PUT => {
+                let value = header(headers, "x-oss-acl").unwrap_or_default();
+                let acl =
+                    Acl::parse_bucket(value).ok_or_else(|| invalid_acl("x-oss-acl", value))?;
+                Operation::PutBucketAcl { bucket, acl }
+            }
+            _ => return Err(not_allowed()),
+        },
+        (Some(key), true) => match *method {
+            Method::GET => Operation::GetObjectAcl { bucket, key },
+            Method::PUT => {
+                let value = header(headers, "x-oss-object-acl").unwrap_or_default();
+                let acl =
+                    Acl::parse(value).ok_or_else(|| invalid_acl("x-oss-object-acl", value))?;
+                Operation::PutObjectAcl { bucket, key, acl }
+            }
+            _ => return Err(not_allowed()),
+        },
+        (Some(key), false) => match *method {
+            Method::GET => Operation::GetObjectTagging { bucket, key },
+            Method::PUT => Operation::PutObjectTagging { bucket, key },
+            Method::DELETE => Operation::DeleteObjectTagging { bucket, key },
+            _ => return Err(not_allowed()),
+        },
+    };
+    if let Operation::GetObjectAcl { key, .. }
+    | Operation::PutObjectAcl { key, .. }
+    | Operation::GetObjectTagging { key, .. }
+    | Operation::PutObjectTagging { key, .. }
+    | Operation::DeleteObjectTagging { key, .. } = &op
+    {
+        if !limits::is_valid_object_key(key) {
+            return Err(ApiError::new(ErrorCode::InvalidObjectName).with("Key", truncate(key)));
+        }
+    }
+    Ok(Some(op))
+}
+
 /// Parses a request into an [`Operation`].
 pub fn parse(
     method: &Method,
@@ -660,14 +827,8 @@ pub fn parse(
     headers: &HeaderMap,
 ) -> Result<Operation, ApiError> {
     check_single_headers(headers)?;
-    // Of the ACL calls only GetObjectAcl is served: it reports what x-oss-object-acl set.
-    if let (&Method::GET, true, Some(bucket), Some(key)) = (
-        method,
-        query.has("acl"),
-        target.bucket.clone(),
-        target.key.clone(),
-    ) {
-        return Ok(Operation::GetObjectAcl { bucket, key });
+    if let Some(op) = acl_or_tagging(method, target, query, headers)? {
+        return Ok(op);
     }
     if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
         return Err(
@@ -713,7 +874,11 @@ pub fn parse(
         }));
     }
     let Some(key) = target.key.clone() else {
-        return bucket_operation(method, bucket, query).ok_or_else(not_allowed)?;
+        let acl = match header(headers, "x-oss-acl") {
+            None => None,
+            Some(v) => Some(Acl::parse_bucket(v).ok_or_else(|| invalid_acl("x-oss-acl", v))?),
+        };
+        return bucket_operation(method, bucket, query, acl).ok_or_else(not_allowed)?;
     };
     if !limits::is_valid_object_key(&key) {
         return Err(ApiError::new(ErrorCode::InvalidObjectName).with("Key", truncate(&key)));
@@ -741,21 +906,24 @@ pub fn parse(
         }
         Method::PUT => match required_ascii(headers, "x-oss-copy-source")? {
             Some(src) => {
-                let replace = header(headers, "x-oss-metadata-directive")
-                    .is_some_and(|d| d.eq_ignore_ascii_case("REPLACE"));
+                let replace = directive(headers, "x-oss-metadata-directive")?;
+                let replace_tagging = directive(headers, "x-oss-tagging-directive")?;
+                let attributes = checked_attributes(object_meta(headers))?;
                 Operation::CopyObject(CopyObjectRequest {
                     source: copy_source(headers, src, false)?,
                     replace_meta: replace
                         .then(|| object_meta(headers))
                         .map(checked_meta)
                         .transpose()?,
+                    attributes,
+                    replace_tagging,
                     bucket,
                     key,
                     forbid_overwrite,
                 })
             }
             None => Operation::PutObject(PutObjectRequest {
-                meta: checked_meta(object_meta(headers))?,
+                meta: checked_attributes(checked_meta(object_meta(headers))?)?,
                 bucket,
                 key,
                 forbid_overwrite,
@@ -763,7 +931,7 @@ pub fn parse(
         },
         Method::POST if query.has("uploads") => {
             Operation::InitiateMultipartUpload(InitiateRequest {
-                meta: checked_meta(object_meta(headers))?,
+                meta: checked_attributes(checked_meta(object_meta(headers))?)?,
                 url_encoding: query.url_encoding()?,
                 bucket,
                 key,
@@ -824,6 +992,7 @@ fn bucket_operation(
     method: &Method,
     bucket: String,
     query: &Query,
+    acl: Option<Acl>,
 ) -> Option<Result<Operation, ApiError>> {
     // Multipart parameters on a bucket-level PUT or DELETE mean the key went missing; treating
     // the request as PutBucket or DeleteBucket would create or remove a bucket by accident.
@@ -835,7 +1004,7 @@ fn bucket_operation(
     }
     let op = match *method {
         Method::PUT if query.has("cors") => Operation::PutBucketCors { bucket },
-        Method::PUT => Operation::PutBucket { bucket },
+        Method::PUT => Operation::PutBucket { bucket, acl },
         Method::HEAD => Operation::HeadBucket { bucket },
         Method::GET if query.has("cors") => Operation::GetBucketCors { bucket },
         Method::GET if query.has("bucketInfo") => Operation::GetBucketInfo { bucket },

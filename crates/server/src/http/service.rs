@@ -12,6 +12,7 @@ use osspart_protocol::sign::RequestParts;
 use osspart_protocol::{time_fmt, ErrorCode};
 use time::OffsetDateTime;
 
+use super::access;
 use super::addressing::{self, Target};
 use super::auth;
 use super::body;
@@ -90,6 +91,8 @@ pub struct RequestContext<'a> {
     pub now: OffsetDateTime,
     /// Host header (for `Location` in Complete results).
     pub host: &'a str,
+    /// Who sent the request (what `auth` proved).
+    pub caller: auth::Caller,
 }
 
 /// Answers one request. Never fails: errors become OSS error responses.
@@ -181,9 +184,11 @@ async fn route(
         })?,
     );
     let op = operation::parse(&parts.method, &target, &query, &parts.headers).map_err(fail)?;
-    if !op.is_anonymous() {
-        check_auth(state, &parts.method, &target, &query, &parts.headers, now).map_err(fail)?;
-    }
+    let caller = if op.is_anonymous() {
+        auth::Caller::Anonymous
+    } else {
+        check_auth(state, &parts.method, &target, &query, &parts.headers, now).map_err(fail)?
+    };
     tracing::debug!(request_id, op = op.name(), bucket = ?target.bucket, "request");
     let ctx = RequestContext {
         state,
@@ -191,7 +196,9 @@ async fn route(
         headers: &parts.headers,
         now,
         host,
+        caller,
     };
+    access::authorize(&ctx, &op).await.map_err(fail)?;
     let is_head = parts.method == Method::HEAD;
     let name = op.name();
     let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
@@ -219,7 +226,7 @@ fn check_auth(
     query: &Query,
     headers: &HeaderMap,
     now: OffsetDateTime,
-) -> Result<(), ApiError> {
+) -> Result<auth::Caller, ApiError> {
     let header_pairs: Vec<(String, String)> = headers
         .iter()
         .map(|(n, v)| {
@@ -236,7 +243,7 @@ fn check_auth(
         query: &query.0,
         headers: &header_pairs,
     };
-    auth::authenticate(&state.config, &parts, now).map(|_| ())
+    auth::authenticate(&state.config, &parts, now)
 }
 
 async fn dispatch(
@@ -251,7 +258,9 @@ async fn dispatch(
             marker,
             max_keys,
         } => api::bucket::list_buckets(ctx, prefix, marker, max_keys).await,
-        O::PutBucket { bucket } => api::bucket::put_bucket(ctx, bucket, body).await,
+        O::PutBucket { bucket, acl } => api::bucket::put_bucket(ctx, bucket, acl, body).await,
+        O::PutBucketAcl { bucket, acl } => api::bucket::put_bucket_acl(ctx, bucket, acl).await,
+        O::GetBucketAcl { bucket } => api::bucket::get_bucket_acl(ctx, bucket).await,
         O::HeadBucket { bucket } => api::bucket::head_bucket(ctx, bucket).await,
         O::GetBucketInfo { bucket } => api::bucket::get_bucket_info(ctx, bucket).await,
         O::GetBucketLocation { bucket } => api::bucket::get_bucket_location(ctx, bucket).await,
@@ -278,6 +287,18 @@ async fn dispatch(
         } => api::object::head_object(ctx, bucket, key, conditions).await,
         O::GetObjectMeta { bucket, key } => api::object::get_object_meta(ctx, bucket, key).await,
         O::GetObjectAcl { bucket, key } => api::object::get_object_acl(ctx, bucket, key).await,
+        O::PutObjectAcl { bucket, key, acl } => {
+            api::object::put_object_acl(ctx, bucket, key, acl).await
+        }
+        O::GetObjectTagging { bucket, key } => {
+            api::object::get_object_tagging(ctx, bucket, key).await
+        }
+        O::PutObjectTagging { bucket, key } => {
+            api::object::put_object_tagging(ctx, bucket, key, body).await
+        }
+        O::DeleteObjectTagging { bucket, key } => {
+            api::object::delete_object_tagging(ctx, bucket, key).await
+        }
         O::DeleteObject { bucket, key } => api::object::delete_object(ctx, bucket, key).await,
         O::InitiateMultipartUpload(r) => api::multipart::initiate(ctx, r).await,
         O::UploadPart(r) => api::multipart::upload_part(ctx, r, body).await,

@@ -9,6 +9,8 @@ use rusqlite::types::{Type, Value};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
+use osspart_protocol::attributes::Acl;
+
 use super::blobs::{BlobId, Layout};
 use super::inline;
 use super::listing::Seek;
@@ -19,14 +21,30 @@ use super::{
 
 /// Bumped when the schema changes. 2 added `blob_bytes` (inline bodies); a version-1 database
 /// is upgraded on open by creating it, and then refused by older servers, whose recovery would
-/// take inline blobs for missing files.
-const SCHEMA_VERSION: i64 = 2;
+/// take inline blobs for missing files. 3 added bucket owners and ACLs and the sequential flag
+/// of uploads ([`MIGRATIONS_V3`]); older buckets belong to the default account and stay
+/// private.
+const SCHEMA_VERSION: i64 = 3;
+
+/// Columns version 3 added to tables of earlier versions: (table, column, definition). Run
+/// only for a database older than version 3 (a new one gets them from [`SCHEMA`]).
+const MIGRATIONS_V3: &[(&str, &str, &str)] = &[
+    (
+        "buckets",
+        "owner",
+        "TEXT NOT NULL DEFAULT '1234567890123456'",
+    ),
+    ("buckets", "acl", "TEXT NOT NULL DEFAULT 'private'"),
+    ("uploads", "sequential", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets (
     name        TEXT PRIMARY KEY,
     created_ns  INTEGER NOT NULL,
-    cors        TEXT
+    cors        TEXT,
+    owner       TEXT NOT NULL,
+    acl         TEXT NOT NULL DEFAULT 'private'
 );
 CREATE TABLE IF NOT EXISTS blobs (
     id    TEXT PRIMARY KEY,
@@ -60,7 +78,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     key               BLOB NOT NULL,
     initiated_ns      INTEGER NOT NULL,
     meta              TEXT NOT NULL,
-    forbid_overwrite  INTEGER NOT NULL
+    forbid_overwrite  INTEGER NOT NULL,
+    sequential        INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS upload_parts (
@@ -89,7 +108,7 @@ pub(crate) fn open_reader(layout: &Layout) -> Result<Connection, StoreError> {
 
 /// Opens (creating if needed) the database with durable settings and the current schema.
 pub(crate) fn open(layout: &Layout) -> Result<Connection, StoreError> {
-    let conn = Connection::open(layout.db_path())?;
+    let mut conn = Connection::open(layout.db_path())?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -107,10 +126,33 @@ pub(crate) fn open(layout: &Layout) -> Result<Connection, StoreError> {
             "database schema version {version} is newer than this server ({SCHEMA_VERSION})"
         )));
     }
-    conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(inline::SCHEMA)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    let tx = conn.transaction()?;
+    let existing = tx
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'buckets'")?
+        .exists([])?;
+    if existing && version < 3 {
+        for (table, column, definition) in MIGRATIONS_V3 {
+            if !has_column(&tx, table, column)? {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                ))?;
+            }
+        }
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(inline::SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
     Ok(conn)
+}
+
+/// Whether `table` has a column named `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(1))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names.iter().any(|n| n == column))
 }
 
 // ---- conversions ---------------------------------------------------------------------------
@@ -177,22 +219,41 @@ fn type_col(row: &Row<'_>, col: usize) -> rusqlite::Result<ObjectType> {
     })
 }
 
+#[allow(clippy::expect_used)] // a struct of strings, flags and string pairs always serialises
 fn meta_json(meta: &ObjectMeta) -> String {
     serde_json::to_string(meta).expect("ObjectMeta always serialises")
 }
 
 // ---- buckets -------------------------------------------------------------------------------
 
+const BUCKET_COLUMNS: &str = "name, created_ns, owner, acl";
+
+fn bucket_from_row(row: &Row<'_>) -> rusqlite::Result<BucketRow> {
+    let acl: String = row.get(3)?;
+    Ok(BucketRow {
+        name: row.get(0)?,
+        created: time_col(row, 1)?,
+        owner: row.get(2)?,
+        acl: Acl::parse_bucket(&acl).ok_or_else(|| {
+            conversion_error(3, Type::Text, BadValue(format!("bad bucket ACL {acl:?}")))
+        })?,
+    })
+}
+
 pub(crate) fn bucket(conn: &Connection, name: &str) -> Result<Option<BucketRow>, StoreError> {
+    let sql = format!("SELECT {BUCKET_COLUMNS} FROM buckets WHERE name = ?1");
     Ok(conn
-        .prepare_cached("SELECT name, created_ns FROM buckets WHERE name = ?1")?
-        .query_row([name], |row| {
-            Ok(BucketRow {
-                name: row.get(0)?,
-                created: time_col(row, 1)?,
-            })
-        })
+        .prepare_cached(&sql)?
+        .query_row([name], bucket_from_row)
         .optional()?)
+}
+
+/// Sets the bucket's ACL; false when the bucket is missing.
+pub(crate) fn set_bucket_acl(conn: &Connection, name: &str, acl: Acl) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE buckets SET acl = ?2 WHERE name = ?1")?
+        .execute(params![name, acl.as_str()])?
+        == 1)
 }
 
 /// `NoSuchBucket` unless the bucket exists.
@@ -210,24 +271,23 @@ pub(crate) fn require_bucket(conn: &Connection, name: &str) -> Result<(), StoreE
 pub(crate) fn insert_bucket(
     conn: &Connection,
     name: &str,
+    owner: &str,
+    acl: Acl,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO buckets (name, created_ns) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            "INSERT INTO buckets (name, created_ns, owner, acl) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
         )?
-        .execute(params![name, nanos(now)])?;
+        .execute(params![name, nanos(now), owner, acl.as_str()])?;
     Ok(n == 1)
 }
 
 pub(crate) fn list_buckets(conn: &Connection) -> Result<Vec<BucketRow>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT name, created_ns FROM buckets ORDER BY name")?;
-    let rows = stmt.query_map([], |row| {
-        Ok(BucketRow {
-            name: row.get(0)?,
-            created: time_col(row, 1)?,
-        })
-    })?;
+    let sql = format!("SELECT {BUCKET_COLUMNS} FROM buckets ORDER BY name");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], bucket_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -379,6 +439,17 @@ pub(crate) fn insert_object(conn: &Connection, obj: &ObjectRow) -> Result<i64, S
     Ok(id)
 }
 
+/// Replaces the stored metadata of object `object_id`.
+pub(crate) fn set_object_meta(
+    conn: &Connection,
+    object_id: i64,
+    meta: &ObjectMeta,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE objects SET meta = ?2 WHERE id = ?1")?
+        .execute(params![object_id, meta_json(meta)])?;
+    Ok(())
+}
+
 /// Deletes the object row and its manifest; returns the blobs it referenced (to release).
 pub(crate) fn delete_object(conn: &Connection, object_id: i64) -> Result<Vec<BlobId>, StoreError> {
     let blobs: Vec<BlobId> = manifest(conn, object_id)?
@@ -476,7 +547,8 @@ pub(crate) fn list_objects(
 
 // ---- uploads -------------------------------------------------------------------------------
 
-const UPLOAD_COLUMNS: &str = "bucket, key, upload_id, initiated_ns, meta, forbid_overwrite";
+const UPLOAD_COLUMNS: &str =
+    "bucket, key, upload_id, initiated_ns, meta, forbid_overwrite, sequential";
 
 fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
     Ok(UploadRow {
@@ -486,13 +558,15 @@ fn upload_from_row(row: &Row<'_>) -> rusqlite::Result<UploadRow> {
         initiated: time_col(row, 3)?,
         meta: meta_col(row, 4)?,
         forbid_overwrite: row.get(5)?,
+        sequential: row.get(6)?,
     })
 }
 
 pub(crate) fn insert_upload(conn: &Connection, up: &UploadRow) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO uploads (bucket, key, upload_id, initiated_ns, meta, forbid_overwrite)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO uploads
+            (bucket, key, upload_id, initiated_ns, meta, forbid_overwrite, sequential)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         up.bucket,
@@ -501,6 +575,7 @@ pub(crate) fn insert_upload(conn: &Connection, up: &UploadRow) -> Result<(), Sto
         nanos(up.initiated),
         meta_json(&up.meta),
         up.forbid_overwrite,
+        up.sequential,
     ])?;
     Ok(())
 }

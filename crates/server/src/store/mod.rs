@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
@@ -39,6 +40,9 @@ pub use inline::DEFAULT_INLINE_MAX;
 pub use recovery::RecoveryReport;
 
 use blobs::Layout;
+
+/// Owner of buckets created without one (the server's default account).
+const DEFAULT_OWNER: &str = "1234567890123456";
 use group_commit::Writer;
 use listing::Seek;
 use meta::StoredPart;
@@ -154,8 +158,10 @@ pub struct ObjectMeta {
     pub acl: Option<String>,
     /// `x-oss-server-side-encryption`.
     pub server_side_encryption: Option<String>,
-    /// `x-oss-tagging`, verbatim.
+    /// `x-oss-tagging` in canonical form (`k=v&...`, percent-encoded); `None` for no tags.
     pub tagging: Option<String>,
+    /// `x-oss-server-side-encryption-key-id` (KMS only).
+    pub sse_key_id: Option<String>,
 }
 
 /// How an object was made (`x-oss-object-type`); the store creates `Normal` and `Multipart`.
@@ -177,6 +183,10 @@ pub struct BucketRow {
     pub name: String,
     /// When it was created.
     pub created: OffsetDateTime,
+    /// Id of the account that created it (and alone may change it).
+    pub owner: String,
+    /// Who else may read or write its objects (never [`Acl::Default`]).
+    pub acl: Acl,
 }
 
 /// An object, with its manifest.
@@ -260,6 +270,9 @@ pub struct UploadRow {
     pub meta: ObjectMeta,
     /// `x-oss-forbid-overwrite: true` was sent on Initiate.
     pub forbid_overwrite: bool,
+    /// Initiated with `?sequential`: parts arrive in ascending order and the object gets a
+    /// whole-object Content-MD5.
+    pub sequential: bool,
 }
 
 /// Which parts CompleteMultipartUpload assembles.
@@ -434,12 +447,12 @@ impl Store {
     ) -> Result<T, StoreError> {
         let readers = &self.inner.readers;
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
-        let guard = (0..readers.len())
-            .find_map(|i| readers[(start + i) % readers.len()].try_lock().ok())
-            .unwrap_or_else(|| {
-                let slot = &readers[start % readers.len()];
-                slot.lock().unwrap_or_else(|e| e.into_inner())
-            });
+        let n = readers.len().max(1);
+        let slot = |i: usize| readers.get((start + i) % n);
+        let guard = (0..n)
+            .find_map(|i| slot(i)?.try_lock().ok())
+            .or_else(|| Some(slot(0)?.lock().unwrap_or_else(|e| e.into_inner())))
+            .ok_or_else(|| StoreError::Corrupt("the store has no read connection".to_owned()))?;
         let tx = guard.unchecked_transaction()?;
         let out = f(&tx)?;
         tx.finish()?;
@@ -507,14 +520,48 @@ impl Store {
 
     // ---- buckets ---------------------------------------------------------------------------
 
-    /// Creates a bucket; `BucketAlreadyExists` if it exists.
+    /// Creates a private bucket of the default account; `BucketAlreadyExists` if it exists.
     pub fn create_bucket(&self, name: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        match self.create_bucket_for(name, DEFAULT_OWNER, None, now)? {
+            true => Ok(()),
+            false => Err(StoreError::api(ErrorCode::BucketAlreadyExists).with("BucketName", name)),
+        }
+    }
+
+    /// Creates a bucket owned by `owner` with `acl` (private when `None`); true when created.
+    /// A bucket `owner` already has is kept (false), taking `acl` if one is given;
+    /// `BucketAlreadyExists` when another account has it.
+    pub fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: &str,
+        acl: Option<Acl>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (name, owner) = (name.to_owned(), owner.to_owned());
+        self.write(None, move |tx, _| {
+            if meta::insert_bucket(tx, &name, &owner, acl.unwrap_or(Acl::Private), now)? {
+                return Ok(true);
+            }
+            match meta::bucket(tx, &name)? {
+                Some(b) if b.owner == owner => {
+                    if let Some(acl) = acl {
+                        meta::set_bucket_acl(tx, &name, acl)?;
+                    }
+                    Ok(false)
+                }
+                _ => Err(StoreError::api(ErrorCode::BucketAlreadyExists).with("BucketName", name)),
+            }
+        })
+    }
+
+    /// Sets the bucket's ACL; `NoSuchBucket`.
+    pub fn set_bucket_acl(&self, name: &str, acl: Acl) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.write(None, move |tx, _| {
-            if meta::insert_bucket(tx, &name, now)? {
-                Ok(())
-            } else {
-                Err(StoreError::api(ErrorCode::BucketAlreadyExists).with("BucketName", name))
+            match meta::set_bucket_acl(tx, &name, acl)? {
+                true => Ok(()),
+                false => Err(StoreError::no_such_bucket(&name)),
             }
         })
     }
@@ -694,6 +741,28 @@ impl Store {
         })
     }
 
+    /// Deletes every named key in one transaction (DeleteMultipleObjects): a reader sees all
+    /// of them or none gone, and a failure deletes nothing. Returns whether each key existed,
+    /// in the order given. `NoSuchBucket`.
+    pub fn delete_objects(&self, bucket: &str, keys: Vec<String>) -> Result<Vec<bool>, StoreError> {
+        let bucket = bucket.to_owned();
+        self.write(None, move |tx, dead| {
+            meta::require_bucket(tx, &bucket)?;
+            let mut existed = Vec::with_capacity(keys.len());
+            for key in &keys {
+                match meta::object_id(tx, &bucket, key)? {
+                    None => existed.push(false),
+                    Some(id) => {
+                        let blobs = meta::delete_object(tx, id)?;
+                        gc::release(tx, &blobs, dead)?;
+                        existed.push(true);
+                    }
+                }
+            }
+            Ok(existed)
+        })
+    }
+
     /// One page of ListObjects (keys in byte order). `NoSuchBucket`.
     pub fn list_objects(
         &self,
@@ -728,6 +797,19 @@ impl Store {
         forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<UploadRow, StoreError> {
+        self.create_upload_with(bucket, key, meta, forbid_overwrite, false, now)
+    }
+
+    /// [`create_upload`](Store::create_upload), optionally in sequential mode.
+    pub fn create_upload_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        forbid_overwrite: bool,
+        sequential: bool,
+        now: OffsetDateTime,
+    ) -> Result<UploadRow, StoreError> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let last_stamp = self.inner.last_upload_stamp.clone();
         self.write(None, move |tx, _| {
@@ -742,6 +824,7 @@ impl Store {
                 initiated: now,
                 meta,
                 forbid_overwrite,
+                sequential,
             };
             meta::insert_upload(tx, &row)?;
             Ok(row)

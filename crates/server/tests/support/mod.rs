@@ -597,6 +597,31 @@ pub fn snapshot(s: &TestServer, bucket: &str) -> Vec<String> {
             .query("uploadId", &id)));
     }
     out.push(get(s.req("GET", Some(bucket), None).query("cors", "")));
+    // Attributes that change without touching the listing: ACLs and tags.
+    out.push(get(s.req("GET", Some(bucket), None).query("acl", "")));
+    let listing = s
+        .req("GET", Some(bucket), None)
+        .query("max-keys", "1000")
+        .send()
+        .text();
+    for key in between_all(&listing, "<Key>", "</Key>") {
+        out.push(get(s.req("GET", Some(bucket), Some(&key)).query("acl", "")));
+        out.push(get(s
+            .req("GET", Some(bucket), Some(&key))
+            .query("tagging", "")));
+        let head = s.req("HEAD", Some(bucket), Some(&key)).send();
+        let attributes: Vec<String> = [
+            "x-oss-storage-class",
+            "x-oss-server-side-encryption",
+            "x-oss-tagging-count",
+            "x-oss-object-type",
+            "etag",
+        ]
+        .iter()
+        .map(|h| format!("{h}={:?}", head.header(h)))
+        .collect();
+        out.push(attributes.join(" "));
+    }
     out.push(format!("tmp files: {}", count_files(&s.dir.join("tmp"))));
     out.push(format!("blob files: {}", count_files(&s.dir.join("blobs"))));
     out
