@@ -703,6 +703,39 @@ impl Store {
         })
     }
 
+    /// The object's own ACL (`Acl::Default` when it has none); `None` when the key or the
+    /// bucket is missing.
+    pub fn object_acl(&self, bucket: &str, key: &str) -> Result<Option<Acl>, StoreError> {
+        self.read(|c| {
+            Ok(meta::object_head(c, bucket, key)?.map(|(_, row)| {
+                row.meta
+                    .acl
+                    .as_deref()
+                    .and_then(Acl::parse)
+                    .unwrap_or(Acl::Default)
+            }))
+        })
+    }
+
+    /// Changes the stored metadata of an object in place (ACL, tags): its bytes, ETag and
+    /// modification time stay. `NoSuchBucket`, `NoSuchKey`, or the error `change` returns.
+    pub fn update_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<ObjectMeta, StoreError> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(None, move |tx, _| {
+            meta::require_bucket(tx, &bucket)?;
+            let (id, mut row) = meta::object_head(tx, &bucket, &key)?
+                .ok_or_else(|| StoreError::no_such_key(&key))?;
+            change(&mut row.meta)?;
+            meta::set_object_meta(tx, id, &row.meta)?;
+            Ok(row.meta)
+        })
+    }
+
     /// Deletes the object; whether it existed. `NoSuchBucket`.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
@@ -716,28 +749,6 @@ impl Store {
                     Ok(true)
                 }
             }
-        })
-    }
-
-    /// Deletes every named key in one transaction (DeleteMultipleObjects): a reader sees all
-    /// of them or none gone, and a failure deletes nothing. Returns whether each key existed,
-    /// in the order given. `NoSuchBucket`.
-    pub fn delete_objects(&self, bucket: &str, keys: Vec<String>) -> Result<Vec<bool>, StoreError> {
-        let bucket = bucket.to_owned();
-        self.write(None, move |tx, dead| {
-            meta::require_bucket(tx, &bucket)?;
-            let mut existed = Vec::with_capacity(keys.len());
-            for key in &keys {
-                match meta::object_id(tx, &bucket, key)? {
-                    None => existed.push(false),
-                    Some(id) => {
-                        let blobs = meta::delete_object(tx, id)?;
-                        gc::release(tx, &blobs, dead)?;
-                        existed.push(true);
-                    }
-                }
-            }
-            Ok(existed)
         })
     }
 
