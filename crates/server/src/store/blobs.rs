@@ -188,6 +188,11 @@ impl fmt::Debug for BlobWriter {
     }
 }
 
+/// A temporary file used after it was finished: a bug, reported as a failed write.
+fn finished_error() -> StoreError {
+    std::io::Error::other("temporary body file used after it was finished").into()
+}
+
 impl TmpFile {
     fn create(layout: &Layout, id: &BlobId) -> Result<TmpFile, StoreError> {
         let path = layout.tmp_dir().join(id.as_str());
@@ -203,17 +208,21 @@ impl TmpFile {
         })
     }
 
+    /// The file, until [`finish`](TmpFile::finish) takes it.
+    fn open_file(&mut self) -> Result<&mut BufWriter<File>, StoreError> {
+        self.file.as_mut().ok_or_else(finished_error)
+    }
+
     /// Appends `data`; `len` is the body's length after it.
     fn write(&mut self, data: &[u8], len: u64) -> Result<(), StoreError> {
-        let file = self.file.as_mut().expect("file is present until finish");
-        file.write_all(data)?;
+        self.open_file()?.write_all(data)?;
         let idle = self
             .background_sync
             .as_ref()
             .is_none_or(|h| h.is_finished());
         if idle && len - self.sync_requested >= EARLY_SYNC_EVERY {
             self.join_background_sync()?;
-            let file = self.file.as_mut().expect("file is present until finish");
+            let file = self.open_file()?;
             file.flush()?;
             let handle = file.get_ref().try_clone()?;
             self.sync_requested = len;
@@ -233,7 +242,7 @@ impl TmpFile {
     /// fsync, rename into `blobs/`, fsync the shard directory; returns the blob's path.
     fn finish(mut self, layout: &Layout, id: &BlobId) -> Result<BlobGuard, StoreError> {
         self.join_background_sync()?;
-        let buffered = self.file.take().expect("file is present until finish");
+        let buffered = self.file.take().ok_or_else(finished_error)?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);

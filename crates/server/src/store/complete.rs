@@ -49,32 +49,22 @@ pub(crate) fn assemble(
     stored: &[StoredPart],
     request: &CompleteParts,
 ) -> Result<Assembly, StoreError> {
-    let chosen: Vec<usize> = match request {
-        CompleteParts::All => {
-            if stored.is_empty() {
-                return Err(StoreError::api(ErrorCode::InvalidPart).with("UploadId", upload_id));
-            }
-            (0..stored.len()).collect()
-        }
+    let chosen: Vec<&StoredPart> = match request {
+        CompleteParts::All => stored.iter().collect(),
         CompleteParts::Listed(listed) => choose_listed(upload_id, stored, listed)?,
     };
-
-    let last = chosen.len() - 1;
-    for (i, &at) in chosen.iter().enumerate() {
-        let part = &stored[at];
-        if i != last && part.size < MIN_PART_SIZE {
-            return Err(StoreError::api(ErrorCode::EntityTooSmall)
-                .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
-                .with("ProposedSize", part.size.to_string())
-                .with("PartNumber", part.number.to_string()));
-        }
+    let Some((_, all_but_last)) = chosen.split_last() else {
+        return Err(StoreError::api(ErrorCode::InvalidPart).with("UploadId", upload_id));
+    };
+    if let Some(part) = all_but_last.iter().find(|p| p.size < MIN_PART_SIZE) {
+        return Err(StoreError::api(ErrorCode::EntityTooSmall)
+            .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
+            .with("ProposedSize", part.size.to_string())
+            .with("PartNumber", part.number.to_string()));
     }
 
-    let parts = || chosen.iter().map(|&at| &stored[at]);
-    let mut is_chosen = vec![false; stored.len()];
-    for &at in &chosen {
-        is_chosen[at] = true;
-    }
+    let parts = || chosen.iter().copied();
+    let chosen_numbers: std::collections::HashSet<u32> = parts().map(|p| p.number).collect();
     Ok(Assembly {
         manifest: parts()
             .map(|p| Segment {
@@ -87,36 +77,40 @@ pub(crate) fn assemble(
         crc64: osspart_protocol::crc64::combine_all(parts().map(|p| (p.crc64, p.size))),
         unused: stored
             .iter()
-            .zip(is_chosen)
-            .filter(|(_, used)| !used)
-            .map(|(p, _)| p.blob.clone())
+            .filter(|p| !chosen_numbers.contains(&p.number))
+            .map(|p| p.blob.clone())
             .collect(),
     })
 }
 
-/// Indices into `stored` of the listed parts, after the order and existence/ETag checks.
-fn choose_listed(
+/// The listed parts among `stored`, after the order and existence/ETag checks.
+fn choose_listed<'a>(
     upload_id: &str,
-    stored: &[StoredPart],
+    stored: &'a [StoredPart],
     listed: &[(u32, String)],
-) -> Result<Vec<usize>, StoreError> {
+) -> Result<Vec<&'a StoredPart>, StoreError> {
     if listed.is_empty() {
         return Err(StoreError::api(ErrorCode::MalformedXML));
     }
-    if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
+    let numbers = || listed.iter().map(|(number, _)| *number);
+    if numbers().zip(numbers().skip(1)).any(|(a, b)| a >= b) {
         return Err(StoreError::api(ErrorCode::InvalidPartOrder).with("UploadId", upload_id));
     }
     listed
         .iter()
-        .map(
-            |(number, etag)| match stored.binary_search_by_key(number, |p| p.number) {
-                Ok(at) if etag_matches(etag, &stored[at].md5) => Ok(at),
-                _ => Err(StoreError::api(ErrorCode::InvalidPart)
-                    .with("UploadId", upload_id)
-                    .with("PartNumber", number.to_string())
-                    .with("ETag", etag.clone())),
-            },
-        )
+        .map(|(number, etag)| {
+            stored
+                .binary_search_by_key(number, |p| p.number)
+                .ok()
+                .and_then(|at| stored.get(at))
+                .filter(|part| etag_matches(etag, &part.md5))
+                .ok_or_else(|| {
+                    StoreError::api(ErrorCode::InvalidPart)
+                        .with("UploadId", upload_id)
+                        .with("PartNumber", number.to_string())
+                        .with("ETag", etag.clone())
+                })
+        })
         .collect()
 }
 

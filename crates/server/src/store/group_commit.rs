@@ -70,7 +70,11 @@ where
     F: FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, tx: &Transaction<'_>) -> bool {
-        let write = self.write.take().expect("a write runs once");
+        let Some(write) = self.write.take() else {
+            // Run twice: a bug; fail this write rather than the writer thread.
+            self.result = Some(Err(StoreError::Corrupt("a write ran twice".to_owned())));
+            return false;
+        };
         let (blob, dead) = (self.blob.as_ref(), &mut self.dead);
         let result = catch_unwind(AssertUnwindSafe(|| {
             if let Some(blob) = blob {
@@ -204,8 +208,10 @@ impl Writer {
             dead: Vec::new(),
             reply,
         });
-        let queue = self.queue.as_ref().expect("present until drop");
-        queue.send(job).is_ok()
+        // The queue is only taken by drop, so it is always here; without it nothing is sent.
+        self.queue
+            .as_ref()
+            .is_some_and(|queue| queue.send(job).is_ok())
     }
 }
 
