@@ -34,7 +34,8 @@ pub struct ServeArgs {
     /// AccessKeySecret of that key.
     #[arg(long, env = "OSS_ACCESS_KEY_SECRET", hide_env_values = true)]
     access_key_secret: Option<String>,
-    /// Accept unsigned requests (local experiments only; never the default).
+    /// Accept unsigned requests as the default account (local experiments only; never the
+    /// default). Refused together with any configured key.
     #[arg(long)]
     anonymous: bool,
     #[command(flatten)]
@@ -114,12 +115,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.anonymous = args.anonymous;
     args.limits.apply(&mut config.limits);
-    if config.credentials.is_empty() && !config.anonymous {
+    config.validate()?;
+    if config.credentials.is_empty() && config.accounts.is_empty() && !config.anonymous {
         bail!("no credentials configured: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, pass --config, or use --anonymous");
     }
     let keys: Vec<String> = config
         .credentials
         .iter()
+        .chain(config.accounts.iter().flat_map(|a| a.credentials.iter()))
         .map(|c| c.access_key_id.clone())
         .collect();
     let region = config.region.clone();
