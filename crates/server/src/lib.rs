@@ -5,6 +5,11 @@
 //! [`store`] for the durability rules and [`http`] for the request pipeline.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+// Nothing a peer sends may panic: no unwrap, expect or unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod api;
 pub mod config;

@@ -40,8 +40,11 @@ pub fn for_each_chunk(
         let mut left = to - from;
         while left > 0 {
             let want = (left as usize).min(CHUNK);
-            file.read_exact(&mut buf[..want])?;
-            sink(&buf[..want])?;
+            let chunk = buf
+                .get_mut(..want)
+                .ok_or_else(|| std::io::Error::other("read chunk larger than its buffer"))?;
+            file.read_exact(chunk)?;
+            sink(chunk)?;
             left -= want as u64;
         }
         seg_start = seg_end;

@@ -60,13 +60,13 @@ impl BodyChecks {
                 let bytes = STANDARD
                     .decode(text.as_bytes())
                     .ok()
-                    .filter(|b| b.len() == 16)
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
                     .ok_or_else(|| {
                         ApiError::new(ErrorCode::InvalidDigest)
                             .with_message("The Content-MD5 you specified is not valid.")
                             .with("Content-MD5", text.clone())
                     })?;
-                Some(bytes.try_into().expect("length checked"))
+                Some(bytes)
             }
         };
         let content_sha256 = match headers
@@ -78,9 +78,9 @@ impl BodyChecks {
             Some(v) => {
                 let bytes = hex::decode(&v)
                     .ok()
-                    .filter(|b| b.len() == 32)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
                     .ok_or_else(|| ApiError::invalid_argument("x-oss-content-sha256", &v))?;
-                Some(bytes.try_into().expect("length checked"))
+                Some(bytes)
             }
         };
         Ok(BodyChecks {

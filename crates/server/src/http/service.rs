@@ -58,7 +58,10 @@ impl State {
 
     /// How many requests of each operation succeeded so far (e.g. `"UploadPart"`).
     pub fn completed_operations(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        self.completed.lock().unwrap().clone()
+        self.completed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Body bytes accepted by successful PutObject and UploadPart requests so far.
@@ -145,14 +148,13 @@ pub async fn handle(
         }
     }
     let h = resp.headers_mut();
-    h.insert(
-        "x-oss-request-id",
-        HeaderValue::from_str(&request_id).expect("hex is a valid header"),
-    );
-    h.insert(
-        http::header::DATE,
-        HeaderValue::from_str(&time_fmt::http_date(now)).expect("date is a valid header"),
-    );
+    // Both are ASCII by construction (hex digits; an RFC 1123 date), so neither is ever left out.
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        h.insert("x-oss-request-id", id);
+    }
+    if let Ok(date) = HeaderValue::from_str(&time_fmt::http_date(now)) {
+        h.insert(http::header::DATE, date);
+    }
     h.insert(http::header::SERVER, HeaderValue::from_static("AliyunOSS"));
     Ok(resp)
 }
@@ -202,7 +204,12 @@ async fn route(
     let is_head = parts.method == Method::HEAD;
     let name = op.name();
     let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
-    *state.completed.lock().unwrap().entry(name).or_default() += 1;
+    *state
+        .completed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(name)
+        .or_default() += 1;
     if matches!(name, "PutObject" | "UploadPart") {
         let len = parts
             .headers
@@ -278,7 +285,7 @@ async fn dispatch(
             url_encoding,
         } => api::object::delete_multiple(ctx, bucket, url_encoding, body).await,
         O::PutObject(r) => api::object::put_object(ctx, r, body).await,
-        O::CopyObject(r) => api::object::copy_object(ctx, r).await,
+        O::CopyObject(r) => api::object::copy_object(ctx, *r).await,
         O::GetObject(r) => api::object::get_object(ctx, r).await,
         O::HeadObject {
             bucket,
