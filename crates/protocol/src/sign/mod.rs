@@ -632,6 +632,137 @@ mod tests {
         ));
     }
 
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "id".into(),
+            access_key_secret: "secret".into(),
+            security_token: None,
+        }
+    }
+
+    #[test]
+    fn v4_presign_at_the_end_of_the_calendar_parses_verifies_and_has_no_expiry() {
+        let end = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+        for secs in [1, 604_800] {
+            let q = v4::presign_query(&req(&[], &[]), &creds(), "cn-hangzhou", end, secs, &[]);
+            let r = req(&[], &q);
+            let auth = parse_auth(&r).unwrap().unwrap();
+            // The end of the lifetime is past what a date can hold: no expiry, no panic.
+            assert_eq!(auth.expires_at(), None, "{secs}");
+            assert_eq!(auth.request_time(&r), Ok(None));
+            assert!(auth.verify(&r, "secret").is_ok());
+            assert!(auth.verify(&r, "other").is_err());
+        }
+        let q = v4::presign_query(&req(&[], &[]), &creds(), "cn-hangzhou", end, 0, &[]);
+        assert!(matches!(
+            parse_auth(&req(&[], &q)),
+            Err(AuthError::InvalidExpires(_))
+        ));
+    }
+
+    #[test]
+    fn v4_presign_lifetime_is_one_second_to_seven_days() {
+        let now = time::macros::datetime!(2024-01-02 03:04:05 UTC);
+        for (secs, ok) in [
+            (1, true),
+            (V4_MAX_PRESIGN_SECS, true),
+            (0, false),
+            (-1, false),
+            (V4_MAX_PRESIGN_SECS + 1, false),
+            (i64::MAX, false),
+            (i64::MIN, false),
+        ] {
+            let q = v4::presign_query(&req(&[], &[]), &creds(), "cn-hangzhou", now, secs, &[]);
+            let r = req(&[], &q);
+            match parse_auth(&r) {
+                Ok(Some(auth)) => {
+                    assert!(ok, "{secs} accepted");
+                    assert_eq!(auth.expires_at(), Some(now + time::Duration::seconds(secs)));
+                    assert!(auth.verify(&r, "secret").is_ok());
+                }
+                Err(AuthError::InvalidExpires(_)) => assert!(!ok, "{secs} refused"),
+                other => panic!("{secs}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn v4_presign_dates_out_of_the_calendar_are_refused() {
+        let q = |date: &str| {
+            h(&[
+                ("x-oss-signature-version", V4_ALGORITHM),
+                (
+                    "x-oss-credential",
+                    &format!(
+                        "id/{}/r/oss/aliyun_v4_request",
+                        date.get(..8).unwrap_or(date)
+                    ),
+                ),
+                ("x-oss-date", date),
+                ("x-oss-expires", "60"),
+                ("x-oss-signature", "ab"),
+            ])
+        };
+        for bad in [
+            "99991332T000000Z",
+            "00000000T000000Z",
+            "20240230T000000Z",
+            "20240101T246060Z",
+            "+99991231T235959Z",
+            "2024010",
+        ] {
+            let query = q(bad);
+            let err = parse_auth(&req(&[], &query)).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    AuthError::InvalidDate(_) | AuthError::InvalidCredential(_)
+                ),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn v1_presign_expiry_is_any_i64_and_never_overflows() {
+        for expires in [
+            i64::MIN,
+            -1,
+            0,
+            1_704_168_245,
+            253_402_300_799,
+            253_402_300_800,
+            i64::MAX,
+        ] {
+            let q = v1::presign_query(&req(&[], &[]), &creds(), expires);
+            let r = req(&[], &q);
+            let auth = parse_auth(&r).unwrap().unwrap();
+            assert_eq!(
+                auth,
+                Auth::V1Presigned {
+                    access_key_id: "id".into(),
+                    signature: auth.signature().to_owned(),
+                    expires,
+                }
+            );
+            assert!(auth.verify(&r, "secret").is_ok(), "{expires}");
+            // Only dates the calendar holds have an instant.
+            assert_eq!(
+                auth.expires_at().is_some(),
+                time::OffsetDateTime::from_unix_timestamp(expires).is_ok()
+            );
+        }
+        let q = h(&[
+            ("OSSAccessKeyId", "id"),
+            ("Expires", "9223372036854775808"),
+            ("Signature", "x"),
+        ]);
+        assert!(matches!(
+            parse_auth(&req(&[], &q)),
+            Err(AuthError::InvalidExpires(_))
+        ));
+    }
+
     #[test]
     fn debug_shows_the_key_id_and_hides_secret_and_token() {
         let c = Credentials {
