@@ -15,5 +15,6 @@ mod cli;
 mod object_flags;
 mod resume;
 mod shutdown;
+mod siege;
 mod terminal;
 mod tree;

@@ -25,6 +25,11 @@ use connection::{PhaseBody, Registry, Slot, TimedIo, Timeouts};
 /// cap is derived from the process's open-file limit.
 const RESERVED_FDS: u64 = 256;
 
+/// Largest read and write buffer of one connection. hyper keeps pulling a response body until
+/// this much waits for the socket, so it is what a peer that stops reading pins (beside one
+/// body chunk) until the write-stall timeout drops it.
+const CONNECTION_BUFFER: usize = 128 << 10;
+
 /// Refused connections answered with `503 SlowDown` at once; beyond this they are just closed.
 const REFUSALS_IN_FLIGHT: usize = 64;
 
@@ -172,7 +177,7 @@ async fn accept_loop(
     let limits = &state.config.limits;
     let mut http = http1::Builder::new();
     http.keep_alive(true)
-        .max_buf_size(4 << 20)
+        .max_buf_size(CONNECTION_BUFFER)
         .max_header_size(limits.max_header_bytes)
         .max_headers(limits.max_headers)
         .timer(TokioTimer::new())

@@ -44,8 +44,6 @@ enum Expect {
     Framing(&'static [u16]),
     /// Served normally with this status (a lenient OSS behaviour, or a read that must not fail).
     Status(u16),
-    /// Any one of these (where the outcome depends on hyper's buffering).
-    AnyOf(Vec<Expect>),
     /// `200` with the whole of the seeded object `existing` (a Range OSS ignores).
     WholeObject,
     /// A request body that breaks its own framing mid-way: `IncompleteBody` if the server
@@ -2365,11 +2363,6 @@ fn check(resp: &Resp, expect: &Expect) -> Result<(), String> {
             }
             if resp.code().is_some() {
                 return Err(format!("framing rejection carries an OSS code; {got}"));
-            }
-        }
-        Expect::AnyOf(options) => {
-            if !options.iter().any(|e| check(resp, e).is_ok()) {
-                return Err(format!("want one of {options:?}; {got}"));
             }
         }
         Expect::BodyFailure => {

@@ -10,8 +10,8 @@ use hyper::body::Frame;
 use crate::http::response::Body;
 use crate::store::{BlobReader, Segment, Store, StoreError};
 
-/// Size of the chunks handed to the sink.
-const CHUNK: usize = 256 * 1024;
+/// Size of the chunks handed to the sink (and of each read for a response body).
+const CHUNK: usize = 64 * 1024;
 
 /// Calls `sink` with the bytes `first..=last` of the object made of `manifest`, in order.
 /// Blocking: run it on the blocking pool.
