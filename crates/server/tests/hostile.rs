@@ -274,8 +274,8 @@ fn attribute_cases(c: &mut Corpus) {
         c.req("PUT", Some(B), Some("existing"))
             .header("x-oss-copy-source", &format!("/{B}/existing"))
     };
-    let writes: [(&str, &dyn Fn(&Corpus) -> Req); 3] =
-        [("put", &put), ("initiate", &initiate), ("copy", &copy)];
+    type Write<'x> = &'x dyn Fn(&Corpus) -> Req;
+    let writes: [(&str, Write); 3] = [("put", &put), ("initiate", &initiate), ("copy", &copy)];
     let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
     let long_key = format!("{}=v", "k".repeat(129));
     let long_value = format!("k={}", "v".repeat(257));

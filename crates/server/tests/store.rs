@@ -1540,7 +1540,7 @@ fn a_version_2_data_dir_gains_owners_acls_and_sequential_uploads() {
     assert_eq!(bucket.acl, osspart_protocol::attributes::Acl::Private);
     assert_eq!(store.object("bk", "old").unwrap().unwrap(), old);
     assert_eq!(store.upload("bk", "mp", &upload.upload_id).unwrap(), upload);
-    assert!(!store.create_bucket_for("bk", "other", None, T0).is_ok());
+    assert!(store.create_bucket_for("bk", "other", None, T0).is_err());
     assert!(!store
         .create_bucket_for("bk", osspart_server::config::DEFAULT_ACCOUNT_ID, None, T0)
         .unwrap());

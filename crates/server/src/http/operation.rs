@@ -398,7 +398,7 @@ pub enum Operation {
     },
     ListMultipartUploads(ListUploadsRequest),
     PutObject(PutObjectRequest),
-    CopyObject(CopyObjectRequest),
+    CopyObject(Box<CopyObjectRequest>),
     GetObject(GetObjectRequest),
     HeadObject {
         bucket: String,
@@ -909,7 +909,7 @@ pub fn parse(
                 let replace = directive(headers, "x-oss-metadata-directive")?;
                 let replace_tagging = directive(headers, "x-oss-tagging-directive")?;
                 let attributes = checked_attributes(object_meta(headers))?;
-                Operation::CopyObject(CopyObjectRequest {
+                Operation::CopyObject(Box::new(CopyObjectRequest {
                     source: copy_source(headers, src, false)?,
                     replace_meta: replace
                         .then(|| object_meta(headers))
@@ -920,7 +920,7 @@ pub fn parse(
                     bucket,
                     key,
                     forbid_overwrite,
-                })
+                }))
             }
             None => Operation::PutObject(PutObjectRequest {
                 meta: checked_attributes(checked_meta(object_meta(headers))?)?,
