@@ -1161,7 +1161,8 @@ fn a_directory_that_is_not_a_store_is_refused_untouched() {
     let newer_marker =
         |dir: &Path| fs::write(dir.join("osspart-store"), "osspart-store 99\n").unwrap();
     let other_marker = |dir: &Path| fs::write(dir.join("osspart-store"), "something else").unwrap();
-    let cases: [(&str, &dyn Fn(&Path)); 5] = [
+    type Prepare = dyn Fn(&Path);
+    let cases: [(&str, &Prepare); 5] = [
         ("user files", &|_| {}),
         ("a meta.db that is not SQLite", &not_sqlite),
         ("another program's SQLite meta.db", &other_sqlite),
