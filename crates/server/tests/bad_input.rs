@@ -302,6 +302,7 @@ fn odd_keys_are_plain_values() {
             "meta.db",
             "meta.db-shm",
             "meta.db-wal",
+            "osspart-store",
             "tmp"
         ]
         .contains(&n.as_str())),
