@@ -605,7 +605,7 @@ async fn ranges_cut_off_midway_resume_from_the_byte_they_stopped_at() {
                 .unwrap()
                 .parse()
                 .unwrap();
-            from % PART != 0
+            !from.is_multiple_of(PART)
         })
         .count();
     assert_eq!(resumed, 3, "each cut range resumed mid-part");

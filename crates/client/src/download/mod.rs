@@ -609,7 +609,7 @@ impl<'r, 'a> Sink<'r, 'a> {
         let len = self.crc.len();
         let end = self.at + self.buf.len() as u64;
         // A part counts only when all of it passed through this sink.
-        if (end - len) % self.run.part_size == 0 {
+        if (end - len).is_multiple_of(self.run.part_size) {
             let number = (end - len) / self.run.part_size + 1;
             self.parts.push((number as u32, self.crc.value(), len));
         }
