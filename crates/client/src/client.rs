@@ -528,6 +528,7 @@ impl Client {
             inner: resp,
             timeout,
             during,
+            head: req.method == Method::HEAD,
         };
         if status >= 300 && status != 304 {
             let headers = stream.headers.clone();
@@ -557,6 +558,8 @@ pub struct BodyStream {
     inner: reqwest::Response,
     timeout: Duration,
     during: String,
+    /// An answer to HEAD (its Content-Length is not its body's).
+    head: bool,
 }
 
 impl std::fmt::Debug for BodyStream {
@@ -595,7 +598,8 @@ impl BodyStream {
                 "the answer while {during} is longer than the {limit} bytes allowed ({n})"
             ))
         };
-        let declared = self.content_length();
+        // A HEAD answer declares the object's length and carries no body.
+        let declared = self.content_length().filter(|_| !self.head);
         if let Some(n) = declared.filter(|&n| n > limit && !error) {
             return Err(too_long(n));
         }

@@ -26,6 +26,8 @@ enum Answer {
     Promise { declared: u64, sent: usize },
     /// A chunked body of filler that never ends.
     Endless,
+    /// An answer to HEAD: an object of `declared` bytes, no body.
+    Head { declared: u64 },
 }
 
 /// A loopback HTTP/1.1 service answering every request by `script(request target)`.
@@ -117,6 +119,11 @@ async fn serve(mut conn: TcpStream, script: Script, requests: Arc<AtomicUsize>) 
                 // Hold the connection until the client gives up on it.
                 let _ = conn.read(&mut [0u8; 1]).await;
                 return;
+            }
+            Answer::Head { declared } => {
+                let head =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nETag: \"e\"\r\n\r\n");
+                conn.write_all(head.as_bytes()).await.is_ok()
             }
             Answer::Endless => {
                 let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -233,6 +240,13 @@ async fn an_answer_longer_than_any_listing_is_refused_not_buffered() {
     .unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     assert_eq!(service.requests(), 1, "a hostile answer is not retried");
+}
+
+#[tokio::test]
+async fn a_head_answer_declares_the_object_length_not_a_body() {
+    let service = StandIn::start(|_| Answer::Head { declared: 8 << 30 }).await;
+    let info = service.client("bkt1").head_object("big").await.unwrap();
+    assert_eq!(info.size, 8 << 30);
 }
 
 #[tokio::test]
