@@ -1512,7 +1512,7 @@ fn a_version_1_data_dir_opens_and_reads_back() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
@@ -1531,7 +1531,8 @@ fn a_version_2_data_dir_gains_owners_acls_and_sequential_uploads() {
         let db = rusqlite::Connection::open(dir.path().join("meta.db")).unwrap();
         db.execute_batch(
             "ALTER TABLE buckets DROP COLUMN owner; ALTER TABLE buckets DROP COLUMN acl;
-             ALTER TABLE uploads DROP COLUMN sequential; PRAGMA user_version = 2;",
+             ALTER TABLE uploads DROP COLUMN sequential;
+             ALTER TABLE upload_parts DROP COLUMN md5_chain; PRAGMA user_version = 2;",
         )
         .unwrap();
     }
@@ -1554,7 +1555,7 @@ fn a_version_2_data_dir_gains_owners_acls_and_sequential_uploads() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]

@@ -5,4 +5,5 @@ mod support;
 mod accounts;
 mod bad_input;
 mod hostile;
+mod sequential;
 mod store;

@@ -22,7 +22,7 @@ use crate::http::operation::{
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{CompleteParts, PartRow, UploadsQuery};
+use crate::store::{CompleteParts, Md5Chain, PartRow, UploadsQuery};
 
 /// InitiateMultipartUpload: records the upload and the future object's metadata.
 pub async fn initiate(
@@ -35,11 +35,12 @@ pub async fn initiate(
         meta,
         forbid_overwrite,
         url_encoding,
+        sequential,
     } = req;
     let now = ctx.now;
     let (b, k) = (bucket.clone(), key.clone());
     let upload = ctx
-        .store(move |s| s.create_upload(&b, &k, meta, forbid_overwrite, now))
+        .store(move |s| s.create_upload_with(&b, &k, meta, forbid_overwrite, sequential, now))
         .await?;
     let mut r = response::xml_ok(&InitiateMultipartUploadResult {
         bucket,
@@ -72,6 +73,22 @@ async fn require_upload(
     Ok(())
 }
 
+/// [`require_upload`] for a part about to be received: also the MD5 chain the part continues
+/// when the upload is sequential, refusing a part out of order before a byte is read.
+async fn require_upload_for_part(
+    ctx: &RequestContext<'_>,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: u32,
+) -> Result<Option<Md5Chain>, ApiError> {
+    let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+    let chain = ctx
+        .store(move |s| s.sequential_chain(&b, &k, &u, part_number))
+        .await?;
+    Ok(chain)
+}
+
 /// UploadPart: the upload must exist before a byte is read; the part replaces any earlier
 /// part with the same number.
 pub async fn upload_part(
@@ -85,12 +102,19 @@ pub async fn upload_part(
         upload_id,
         part_number,
     } = req;
-    require_upload(ctx, &bucket, &key, &upload_id).await?;
+    let chain = require_upload_for_part(ctx, &bucket, &key, &upload_id, part_number).await?;
     let checks = BodyChecks::from_headers(ctx.headers)?;
     if checks.content_length.is_none() && !super::object::is_chunked(ctx) {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
     }
-    let blob = body::ingest(&ctx.state.store, body, &checks, limits::MAX_PART_SIZE).await?;
+    let blob = body::ingest_chained(
+        &ctx.state.store,
+        body,
+        &checks,
+        limits::MAX_PART_SIZE,
+        chain,
+    )
+    .await?;
     let md5 = blob.md5;
     let part = ctx
         .state
@@ -112,7 +136,7 @@ pub async fn upload_part_copy(
         part_number,
         source,
     } = req;
-    require_upload(ctx, &bucket, &key, &upload_id).await?;
+    let chain = require_upload_for_part(ctx, &bucket, &key, &upload_id, part_number).await?;
     let src = load(ctx, &source.bucket, &source.key).await?;
     if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
         return Err(ApiError::new(ErrorCode::PreconditionFailed)
@@ -141,6 +165,9 @@ pub async fn upload_part_copy(
     let part = ctx
         .store(move |s| {
             let mut writer = s.blob_writer()?;
+            if let Some(chain) = chain {
+                writer.continue_chain(chain);
+            }
             if len > 0 {
                 read::for_each_chunk(s, &src.manifest, first, last, |chunk| writer.write(chunk))?;
             }

@@ -14,7 +14,7 @@ use osspart_protocol::ErrorCode;
 use sha2::Sha256;
 
 use super::error::ApiError;
-use crate::store::{FinishedBlob, Store};
+use crate::store::{FinishedBlob, Md5Chain, Store};
 
 tokio::task_local! {
     /// How long a body may stall between two chunks before the request fails; set for each
@@ -157,8 +157,23 @@ pub async fn ingest(
     checks: &BodyChecks,
     max: u64,
 ) -> Result<FinishedBlob, ApiError> {
+    ingest_chained(store, body, checks, max, None).await
+}
+
+/// [`ingest`] for a part of a sequential upload: the body also continues `chain`, the MD5 of
+/// the parts before it.
+pub async fn ingest_chained(
+    store: &Store,
+    body: &mut Incoming,
+    checks: &BodyChecks,
+    max: u64,
+    chain: Option<Md5Chain>,
+) -> Result<FinishedBlob, ApiError> {
     checks.check_declared(max)?;
     let mut writer = store.blob_writer_for(checks.content_length)?;
+    if let Some(chain) = chain {
+        writer.continue_chain(chain);
+    }
     let mut sha = checks.content_sha256.map(|_| Sha256::new());
     while let Some(chunk) = next_chunk(body).await? {
         if writer.len() + chunk.len() as u64 > max {

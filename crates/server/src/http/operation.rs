@@ -268,6 +268,8 @@ pub struct InitiateRequest {
     pub forbid_overwrite: bool,
     /// `encoding-type=url`.
     pub url_encoding: bool,
+    /// `sequential`: parts must arrive in ascending order; the object gets a Content-MD5.
+    pub sequential: bool,
 }
 
 /// UploadPart: which part of which upload.
@@ -933,6 +935,7 @@ pub fn parse(
             Operation::InitiateMultipartUpload(InitiateRequest {
                 meta: checked_attributes(checked_meta(object_meta(headers))?)?,
                 url_encoding: query.url_encoding()?,
+                sequential: query.has("sequential"),
                 bucket,
                 key,
                 forbid_overwrite,

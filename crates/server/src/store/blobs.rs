@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use md5::digest::common::hazmat::{SerializableState, SerializedState};
 use md5::{Digest, Md5};
 use osspart_protocol::crc64::Crc64;
 
@@ -140,6 +141,58 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The running MD5 of a sequential upload's bytes so far, in a form that can be stored: the
+/// state after part N is kept with part N, so part N+1 continues it and completion finishes it
+/// into the whole-object Content-MD5 without reading any byte again.
+#[derive(Clone, Default)]
+pub struct Md5Chain(Md5);
+
+impl fmt::Debug for Md5Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Md5Chain")
+            .field(&hex::encode(self.state()))
+            .finish()
+    }
+}
+
+impl Md5Chain {
+    /// The chain before any byte (what part 1 continues).
+    pub fn new() -> Md5Chain {
+        Md5Chain(Md5::new())
+    }
+
+    /// A chain from its stored state; `None` when the bytes are not one.
+    pub fn from_state(state: &[u8]) -> Option<Md5Chain> {
+        let state = SerializedState::<Md5>::try_from(state).ok()?;
+        Md5::deserialize(&state).ok().map(Md5Chain)
+    }
+
+    /// The state to store.
+    pub fn state(&self) -> Vec<u8> {
+        self.0.serialize().to_vec()
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The MD5 of every byte fed so far (the chain itself continues unchanged).
+    pub fn digest(&self) -> [u8; 16] {
+        self.0.clone().finalize().into()
+    }
+}
+
+/// A body hashed as the continuation of an [`Md5Chain`]: the state it started from and the
+/// state after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainedMd5 {
+    /// The chain's state before this body.
+    pub base: Vec<u8>,
+    /// The chain's state after this body.
+    pub state: Vec<u8>,
+}
+
 /// Receives one body, hashing MD5 and CRC-64 as it goes: in memory while it fits the store's
 /// inline limit (such a body is kept in the database, see [`super::inline`]), in a file under
 /// `tmp/` once it does not.
@@ -151,6 +204,8 @@ pub struct BlobWriter {
     layout: Layout,
     md5: Md5,
     crc: Crc64,
+    /// The sequential upload's chain this body continues, with the state it started from.
+    chain: Option<(Vec<u8>, Md5Chain)>,
     /// Largest body kept in memory (and then in the database).
     inline_max: u64,
     sink: Sink,
@@ -290,6 +345,7 @@ impl BlobWriter {
             layout: layout.clone(),
             md5: Md5::new(),
             crc: Crc64::new(),
+            chain: None,
             inline_max,
             sink,
         })
@@ -311,7 +367,16 @@ impl BlobWriter {
         }
         self.md5.update(data);
         self.crc.update(data);
+        if let Some((_, chain)) = &mut self.chain {
+            chain.update(data);
+        }
         Ok(())
+    }
+
+    /// Makes this body the continuation of `chain` (a part of a sequential upload); call before
+    /// the first write.
+    pub fn continue_chain(&mut self, chain: Md5Chain) {
+        self.chain = Some((chain.state(), chain));
     }
 
     /// Bytes written so far.
@@ -341,6 +406,7 @@ impl BlobWriter {
             md5,
             crc,
             sink,
+            chain,
             ..
         } = self;
         let (id, body) = match sink {
@@ -355,6 +421,10 @@ impl BlobWriter {
             size: crc.len(),
             md5: md5.finalize().into(),
             crc64: crc.value(),
+            chain: chain.map(|(base, chain)| ChainedMd5 {
+                base,
+                state: chain.state(),
+            }),
             body,
         })
     }
@@ -380,6 +450,8 @@ pub struct FinishedBlob {
     pub md5: [u8; 16],
     /// CRC-64/XZ (crc64ecma) of the bytes.
     pub crc64: u64,
+    /// The sequential upload's MD5 chain through this body, when it continued one.
+    pub chain: Option<ChainedMd5>,
     body: Body,
 }
 

@@ -9,7 +9,7 @@ use md5::{Digest, Md5};
 use osspart_protocol::limits::MIN_PART_SIZE;
 use osspart_protocol::ErrorCode;
 
-use super::blobs::BlobId;
+use super::blobs::{BlobId, Md5Chain};
 use super::meta::StoredPart;
 use super::{CompleteParts, Segment, StoreError};
 
@@ -22,6 +22,9 @@ pub(crate) struct Assembly {
     /// `"<HEX>-<N>"`.
     pub(crate) etag: String,
     pub(crate) crc64: u64,
+    /// The whole object's MD5, known when the parts are 1..=N of a sequential upload: the MD5
+    /// chain stored with the last of them.
+    pub(crate) content_md5: Option<[u8; 16]>,
     /// Blobs of uploaded parts the request did not list.
     pub(crate) unused: Vec<BlobId>,
 }
@@ -64,6 +67,13 @@ pub(crate) fn assemble(
     }
 
     let parts = || chosen.iter().copied();
+    let from_first = parts().zip(1u32..).all(|(p, n)| p.number == n);
+    let content_md5 = chosen
+        .last()
+        .filter(|_| from_first)
+        .and_then(|last| last.md5_chain.as_deref())
+        .and_then(Md5Chain::from_state)
+        .map(|chain| chain.digest());
     let chosen_numbers: std::collections::HashSet<u32> = parts().map(|p| p.number).collect();
     Ok(Assembly {
         manifest: parts()
@@ -75,6 +85,7 @@ pub(crate) fn assemble(
         size: parts().map(|p| p.size).sum(),
         etag: multipart_etag(parts().map(|p| &p.md5)),
         crc64: osspart_protocol::crc64::combine_all(parts().map(|p| (p.crc64, p.size))),
+        content_md5,
         unused: stored
             .iter()
             .filter(|p| !chosen_numbers.contains(&p.number))
@@ -125,6 +136,7 @@ mod tests {
             size,
             md5: [number as u8; 16],
             crc64: number as u64 * 7,
+            md5_chain: None,
         }
     }
 

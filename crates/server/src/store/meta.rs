@@ -22,20 +22,23 @@ use super::{
 /// Bumped when the schema changes. 2 added `blob_bytes` (inline bodies); a version-1 database
 /// is upgraded on open by creating it, and then refused by older servers, whose recovery would
 /// take inline blobs for missing files. 3 added bucket owners and ACLs and the sequential flag
-/// of uploads ([`MIGRATIONS_V3`]); older buckets belong to the default account and stay
-/// private.
-const SCHEMA_VERSION: i64 = 3;
+/// of uploads; older buckets belong to the default account and stay private. 4 added the MD5
+/// chain of a sequential upload's parts. Both are columns in [`MIGRATIONS`].
+const SCHEMA_VERSION: i64 = 4;
 
-/// Columns version 3 added to tables of earlier versions: (table, column, definition). Run
-/// only for a database older than version 3 (a new one gets them from [`SCHEMA`]).
-const MIGRATIONS_V3: &[(&str, &str, &str)] = &[
+/// Columns later versions added to tables of earlier ones: (version, table, column,
+/// definition). Run only for a database older than that version (a new one gets them from
+/// [`SCHEMA`]).
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (
+        3,
         "buckets",
         "owner",
         "TEXT NOT NULL DEFAULT '1234567890123456'",
     ),
-    ("buckets", "acl", "TEXT NOT NULL DEFAULT 'private'"),
-    ("uploads", "sequential", "INTEGER NOT NULL DEFAULT 0"),
+    (3, "buckets", "acl", "TEXT NOT NULL DEFAULT 'private'"),
+    (3, "uploads", "sequential", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "upload_parts", "md5_chain", "BLOB"),
 ];
 
 const SCHEMA: &str = "
@@ -90,6 +93,7 @@ CREATE TABLE IF NOT EXISTS upload_parts (
     md5          BLOB NOT NULL,
     crc64        INTEGER NOT NULL,
     modified_ns  INTEGER NOT NULL,
+    md5_chain    BLOB,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS upload_parts_by_blob ON upload_parts(blob);
@@ -130,9 +134,9 @@ pub(crate) fn open(layout: &Layout) -> Result<Connection, StoreError> {
     let existing = tx
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'buckets'")?
         .exists([])?;
-    if existing && version < 3 {
-        for (table, column, definition) in MIGRATIONS_V3 {
-            if !has_column(&tx, table, column)? {
+    if existing {
+        for (since, table, column, definition) in MIGRATIONS {
+            if version < *since && !has_column(&tx, table, column)? {
                 tx.execute_batch(&format!(
                     "ALTER TABLE {table} ADD COLUMN {column} {definition}"
                 ))?;
@@ -671,6 +675,8 @@ pub(crate) struct StoredPart {
     pub(crate) size: u64,
     pub(crate) md5: [u8; 16],
     pub(crate) crc64: u64,
+    /// Sequential uploads: the MD5 state over parts 1 up to this one.
+    pub(crate) md5_chain: Option<Vec<u8>>,
 }
 
 /// The blob currently stored for one part number (primary-key lookup).
@@ -685,6 +691,42 @@ pub(crate) fn part_blob(
         .optional()?)
 }
 
+/// The MD5 chain stored with one part: `None` when the part is missing, `Some(None)` when it
+/// has no chain.
+pub(crate) fn part_md5_chain(
+    conn: &Connection,
+    upload_id: &str,
+    part_number: u32,
+) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT md5_chain FROM upload_parts WHERE upload_id = ?1 AND part_number = ?2",
+        )?
+        .query_row(params![upload_id, part_number], |row| row.get(0))
+        .optional()?)
+}
+
+/// The highest part number uploaded so far, if any.
+pub(crate) fn last_part_number(
+    conn: &Connection,
+    upload_id: &str,
+) -> Result<Option<u32>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT max(part_number) FROM upload_parts WHERE upload_id = ?1")?
+        .query_row([upload_id], |row| row.get(0))?)
+}
+
+/// Whether upload `upload_id` was initiated with `?sequential`; `None` when it is unknown.
+pub(crate) fn upload_is_sequential(
+    conn: &Connection,
+    upload_id: &str,
+) -> Result<Option<bool>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT sequential FROM uploads WHERE upload_id = ?1")?
+        .query_row([upload_id], |row| row.get(0))
+        .optional()?)
+}
+
 /// Inserts or replaces one part.
 pub(crate) fn upsert_part(
     conn: &Connection,
@@ -693,11 +735,13 @@ pub(crate) fn upsert_part(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO upload_parts (upload_id, part_number, blob, size, md5, crc64, modified_ns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO upload_parts
+            (upload_id, part_number, blob, size, md5, crc64, modified_ns, md5_chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (upload_id, part_number) DO UPDATE SET
             blob = excluded.blob, size = excluded.size, md5 = excluded.md5,
-            crc64 = excluded.crc64, modified_ns = excluded.modified_ns",
+            crc64 = excluded.crc64, modified_ns = excluded.modified_ns,
+            md5_chain = excluded.md5_chain",
     )?
     .execute(params![
         upload_id,
@@ -707,6 +751,7 @@ pub(crate) fn upsert_part(
         part.md5.as_slice(),
         part.crc64 as i64,
         nanos(now),
+        part.md5_chain.as_deref(),
     ])?;
     Ok(())
 }
@@ -737,7 +782,7 @@ pub(crate) fn list_parts(
 /// Every part of the upload, ascending by number.
 pub(crate) fn all_parts(conn: &Connection, upload_id: &str) -> Result<Vec<StoredPart>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT part_number, blob, size, md5, crc64 FROM upload_parts
+        "SELECT part_number, blob, size, md5, crc64, md5_chain FROM upload_parts
          WHERE upload_id = ?1 ORDER BY part_number",
     )?;
     let rows = stmt.query_map([upload_id], |row| {
@@ -747,6 +792,7 @@ pub(crate) fn all_parts(conn: &Connection, upload_id: &str) -> Result<Vec<Stored
             size: u64_col(row, 2)?,
             md5: md5_col(row, 3)?,
             crc64: u64_col(row, 4)?,
+            md5_chain: row.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

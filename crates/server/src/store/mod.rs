@@ -35,7 +35,7 @@ use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use blobs::{BlobId, BlobReader, BlobWriter, FinishedBlob};
+pub use blobs::{BlobId, BlobReader, BlobWriter, ChainedMd5, FinishedBlob, Md5Chain};
 pub use inline::DEFAULT_INLINE_MAX;
 pub use recovery::RecoveryReport;
 
@@ -848,6 +848,26 @@ impl Store {
         self.read(|c| check_upload(c, bucket, key, upload_id))
     }
 
+    /// For part `part_number` of a sequential upload, the MD5 chain its body continues (what
+    /// parts 1 up to the one before hold); `None` for an upload that is not sequential.
+    /// `InvalidArgument` when the part is out of order: its predecessor is missing or a later
+    /// part exists. `NoSuchUpload`, `NoSuchBucket`.
+    pub fn sequential_chain(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+    ) -> Result<Option<Md5Chain>, StoreError> {
+        self.read(|c| {
+            check_upload(c, bucket, key, upload_id)?;
+            match meta::upload_is_sequential(c, upload_id)? {
+                Some(true) => sequential_base(c, upload_id, part_number).map(Some),
+                _ => Ok(None),
+            }
+        })
+    }
+
     /// The in-progress upload; `NoSuchUpload` when unknown or of another bucket or key,
     /// `NoSuchBucket` when the bucket is missing.
     pub fn upload(
@@ -951,7 +971,7 @@ impl Store {
                 object_type: ObjectType::Multipart,
                 last_modified: now,
                 meta: upload.meta,
-                content_md5: None,
+                content_md5: assembly.content_md5.filter(|_| upload.sequential),
                 manifest: assembly.manifest,
             };
             meta::insert_object(tx, &row)?;
@@ -1064,7 +1084,9 @@ fn put_part_write(
         size: blob.size,
         md5: blob.md5,
         crc64: blob.crc64,
+        md5_chain: blob.chain.as_ref().map(|c| c.state.clone()),
     };
+    let chain_base = blob.chain.as_ref().map(|c| c.base.clone());
     let row = PartRow {
         part_number,
         size: blob.size,
@@ -1075,11 +1097,47 @@ fn put_part_write(
     let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
     Ok(move |tx: &Transaction<'_>, dead: &mut Vec<BlobId>| {
         check_upload(tx, &bucket, &key, &upload_id)?;
+        if meta::upload_is_sequential(tx, &upload_id)? == Some(true) {
+            // The order is checked again here, where it is decided: a predecessor replaced
+            // while this body arrived would leave the chain describing other bytes.
+            let base = sequential_base(tx, &upload_id, part_number)?;
+            if chain_base.as_deref() != Some(base.state().as_slice()) {
+                return Err(out_of_order(part_number));
+            }
+        }
         let old = meta::part_blob(tx, &upload_id, part_number)?;
         meta::upsert_part(tx, &upload_id, &part, now)?;
         gc::release(tx, old.iter(), dead)?;
         Ok(row)
     })
+}
+
+/// `InvalidArgument` for a part of a sequential upload that arrived out of order.
+fn out_of_order(part_number: u32) -> StoreError {
+    StoreError::api(ErrorCode::InvalidArgument)
+        .with("ArgumentName", "partNumber")
+        .with("ArgumentValue", part_number.to_string())
+}
+
+/// The MD5 chain part `part_number` of sequential upload `upload_id` continues: a fresh one
+/// for part 1, else the one stored with the part before. `InvalidArgument` when that part is
+/// missing (parts arrive in ascending order) or a later part exists (an earlier part cannot
+/// change under the chain of the later ones).
+fn sequential_base(
+    conn: &Connection,
+    upload_id: &str,
+    part_number: u32,
+) -> Result<Md5Chain, StoreError> {
+    if meta::last_part_number(conn, upload_id)?.is_some_and(|last| last > part_number) {
+        return Err(out_of_order(part_number));
+    }
+    let Some(previous) = part_number.checked_sub(1).filter(|n| *n > 0) else {
+        return Ok(Md5Chain::new());
+    };
+    meta::part_md5_chain(conn, upload_id, previous)?
+        .flatten()
+        .and_then(|state| Md5Chain::from_state(&state))
+        .ok_or_else(|| out_of_order(part_number))
 }
 
 /// A fresh upload id: 16 hex digits of a strictly increasing nanosecond stamp, then 16 random
@@ -1159,6 +1217,7 @@ mod tests {
                         size: 102_400,
                         md5,
                         crc64: rand::random(),
+                        md5_chain: None,
                     };
                     gc::insert(tx, &part.blob, part.size)?;
                     meta::upsert_part(tx, &upload_id, &part, now)?;
