@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod append;
 mod bad_input;
 mod hostile;
 mod sequential;

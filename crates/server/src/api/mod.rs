@@ -2,6 +2,7 @@
 //! XML or empty response; none reads raw headers or query strings except through
 //! [`crate::http::service::RequestContext`].
 
+pub mod append;
 pub mod bucket;
 pub mod cors;
 pub mod listing;

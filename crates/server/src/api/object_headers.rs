@@ -6,7 +6,7 @@ use http::Response;
 use osspart_protocol::time_fmt;
 
 use crate::http::response::{set_header, Body};
-use crate::store::{ObjectMeta, ObjectRow};
+use crate::store::{ObjectMeta, ObjectRow, ObjectType};
 
 /// Headers shared by every description of the object: ETag, Last-Modified, CRC-64, type.
 pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
@@ -14,6 +14,9 @@ pub fn identity(r: &mut Response<Body>, o: &ObjectRow) {
     set_header(r, "last-modified", &time_fmt::http_date(o.last_modified));
     set_header(r, "x-oss-hash-crc64ecma", &o.crc64.to_string());
     set_header(r, "x-oss-object-type", o.object_type.as_str());
+    if o.object_type == ObjectType::Appendable {
+        set_header(r, "x-oss-next-append-position", &o.size.to_string());
+    }
     let m = &o.meta;
     set_header(
         r,

@@ -63,6 +63,7 @@ fn needs(op: &Operation) -> Vec<Need> {
         O::GetObject(r) => read(&r.bucket, &r.key),
         O::HeadObject { bucket, key, .. } | O::GetObjectMeta { bucket, key } => read(bucket, key),
         O::PutObject(r) => write(&r.bucket, &r.key),
+        O::AppendObject(r) => write(&r.bucket, &r.key),
         O::DeleteObject { bucket, key } => write(bucket, key),
         O::InitiateMultipartUpload(r) => write(&r.bucket, &r.key),
         O::UploadPart(r) => write(&r.bucket, &r.key),

@@ -16,6 +16,9 @@ pub struct ApiError {
     pub extra: Vec<(String, String)>,
     /// Diagnostic EC code, when a specific one is documented for this failure.
     pub ec: Option<&'static str>,
+    /// Response headers the error carries besides the usual ones (e.g. AppendObject's
+    /// `x-oss-next-append-position`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -26,6 +29,7 @@ impl ApiError {
             message: None,
             extra: Vec::new(),
             ec: None,
+            headers: Vec::new(),
         }
     }
 
@@ -38,6 +42,12 @@ impl ApiError {
     /// Adds an extra field to the error body.
     pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
         self.extra.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds a response header to the error answer.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -71,6 +81,7 @@ impl From<StoreError> for ApiError {
                 message: None,
                 extra: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 ec: None,
+                headers: Vec::new(),
             },
             other => {
                 tracing::error!(error = %other, "storage failure");

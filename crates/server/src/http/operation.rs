@@ -68,6 +68,7 @@ fn decimal(s: &str) -> Option<u32> {
 /// Sub-resources of OSS APIs this server does not implement. A request naming one gets
 /// `NotImplemented` rather than being mistaken for a plain object or bucket call.
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
+    // AppendObject's own parameters, anywhere but on a POST to an object (see `is_append`).
     "append",
     "position",
     "symlink",
@@ -215,6 +216,19 @@ pub struct PutObjectRequest {
     pub meta: ObjectMeta,
     /// `x-oss-forbid-overwrite: true`.
     pub forbid_overwrite: bool,
+}
+
+/// AppendObject: where the body goes and the attributes a first append gives the object.
+#[derive(Debug, Clone)]
+pub struct AppendObjectRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// `position`: the object's length the client expects (0 creates the object).
+    pub position: u64,
+    /// Metadata and attributes; kept only when this append creates the object.
+    pub meta: ObjectMeta,
 }
 
 /// CopyObject: target, source and metadata directive.
@@ -400,6 +414,7 @@ pub enum Operation {
     },
     ListMultipartUploads(ListUploadsRequest),
     PutObject(PutObjectRequest),
+    AppendObject(AppendObjectRequest),
     CopyObject(Box<CopyObjectRequest>),
     GetObject(GetObjectRequest),
     HeadObject {
@@ -469,6 +484,7 @@ impl Operation {
             Operation::DeleteMultipleObjects { .. } => "DeleteMultipleObjects",
             Operation::ListMultipartUploads(_) => "ListMultipartUploads",
             Operation::PutObject(_) => "PutObject",
+            Operation::AppendObject(_) => "AppendObject",
             Operation::CopyObject(_) => "CopyObject",
             Operation::GetObject(_) => "GetObject",
             Operation::HeadObject { .. } => "HeadObject",
@@ -832,7 +848,12 @@ pub fn parse(
     if let Some(op) = acl_or_tagging(method, target, query, headers)? {
         return Ok(op);
     }
-    if let Some(sub) = UNSUPPORTED_SUBRESOURCES.iter().find(|s| query.has(s)) {
+    let append = is_append(method, target, query);
+    if let Some(sub) = UNSUPPORTED_SUBRESOURCES
+        .iter()
+        .filter(|s| !(append && matches!(**s, "append" | "position")))
+        .find(|s| query.has(s))
+    {
         return Err(
             ApiError::new(ErrorCode::NotImplemented).with_message(format!(
                 "The {sub} sub-resource is not supported by this server."
@@ -931,6 +952,12 @@ pub fn parse(
                 forbid_overwrite,
             }),
         },
+        Method::POST if query.has("append") => Operation::AppendObject(AppendObjectRequest {
+            position: append_position(query)?,
+            meta: checked_attributes(checked_meta(object_meta(headers))?)?,
+            bucket,
+            key,
+        }),
         Method::POST if query.has("uploads") => {
             Operation::InitiateMultipartUpload(InitiateRequest {
                 meta: checked_attributes(checked_meta(object_meta(headers))?)?,
@@ -989,6 +1016,27 @@ pub fn parse(
         _ => return Err(not_allowed()),
     };
     Ok(op)
+}
+
+/// Whether the request is AppendObject (`POST /<bucket>/<key>?append`). Elsewhere `append`
+/// names no operation and is refused like the other unsupported sub-resources, so that
+/// `PUT /<bucket>?append` never creates a bucket.
+fn is_append(method: &Method, target: &Target, query: &Query) -> bool {
+    *method == Method::POST && target.key.is_some() && query.has("append")
+}
+
+/// AppendObject's `position`: required, decimal, 64 bits.
+fn append_position(query: &Query) -> Result<u64, ApiError> {
+    let value = query.get("position").ok_or_else(|| {
+        ApiError::new(ErrorCode::InvalidArgument)
+            .with_message("AppendObject needs the position parameter.")
+            .with("ArgumentName", "position")
+            .with("ArgumentValue", "")
+    })?;
+    Some(value)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| ApiError::invalid_argument("position", value))
 }
 
 fn bucket_operation(

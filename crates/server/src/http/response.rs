@@ -94,5 +94,8 @@ pub fn error(err: &ApiError, request_id: &str, host_id: &str, head: bool) -> Res
         xml_response(status, text)
     };
     set_header(&mut r, "x-oss-ec", ec);
+    for (name, value) in &err.headers {
+        set_header(&mut r, name, value);
+    }
     r
 }

@@ -210,7 +210,7 @@ async fn route(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(name)
         .or_default() += 1;
-    if matches!(name, "PutObject" | "UploadPart") {
+    if matches!(name, "PutObject" | "UploadPart" | "AppendObject") {
         let len = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -285,6 +285,7 @@ async fn dispatch(
             url_encoding,
         } => api::object::delete_multiple(ctx, bucket, url_encoding, body).await,
         O::PutObject(r) => api::object::put_object(ctx, r, body).await,
+        O::AppendObject(r) => api::append::append_object(ctx, r, body).await,
         O::CopyObject(r) => api::object::copy_object(ctx, *r).await,
         O::GetObject(r) => api::object::get_object(ctx, r).await,
         O::HeadObject {

@@ -443,6 +443,40 @@ pub(crate) fn insert_object(conn: &Connection, obj: &ObjectRow) -> Result<i64, S
     Ok(id)
 }
 
+/// Adds `segment` at the end of object `object_id`'s manifest and sets its size, ETag,
+/// CRC-64 and time to `obj`'s. The segment's blob must already hold the reference the object
+/// takes.
+pub(crate) fn append_segment(
+    conn: &Connection,
+    object_id: i64,
+    segment: &Segment,
+    obj: &ObjectRow,
+) -> Result<(), StoreError> {
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM object_parts WHERE object_id = ?1")?
+        .query_row([object_id], |row| row.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO object_parts (object_id, seq, blob, size) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        object_id,
+        next,
+        segment.blob.as_str(),
+        segment.size as i64
+    ])?;
+    conn.prepare_cached(
+        "UPDATE objects SET size = ?2, etag = ?3, crc64 = ?4, modified_ns = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        object_id,
+        obj.size as i64,
+        obj.etag,
+        obj.crc64 as i64,
+        nanos(obj.last_modified),
+    ])?;
+    Ok(())
+}
+
 /// Replaces the stored metadata of object `object_id`.
 pub(crate) fn set_object_meta(
     conn: &Connection,

@@ -164,7 +164,8 @@ pub struct ObjectMeta {
     pub sse_key_id: Option<String>,
 }
 
-/// How an object was made (`x-oss-object-type`); the store creates `Normal` and `Multipart`.
+/// How an object was made (`x-oss-object-type`); the store creates `Normal`, `Multipart` and
+/// `Appendable`.
 pub use osspart_protocol::xml::object::ObjectType;
 
 /// One stretch of an object's bytes: a whole blob.
@@ -649,6 +650,43 @@ impl Store {
         self.write_async(Some(blob), write).await
     }
 
+    /// AppendObject: `blob` (the appended bytes) becomes the next segment of the appendable
+    /// object `bucket/key`, or, at position 0 of a missing key, a new appendable object with
+    /// `meta` (later appends keep the first one's metadata). No byte is copied: the object's
+    /// manifest grows by one segment, its CRC-64 is the combination of the old one and the
+    /// blob's. `NoSuchBucket`; `ObjectNotAppendable` for an object of another type;
+    /// `PositionNotEqualToLength` when `position` is not the object's length (the error's
+    /// [`NEXT_APPEND_POSITION`] field holds the length). On error the blob is deleted.
+    ///
+    /// The object returned has its new length, ETag and CRC-64 but an empty manifest (reading
+    /// back every segment on each append would make a long log quadratic).
+    pub fn append_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        position: u64,
+        meta: ObjectMeta,
+        blob: FinishedBlob,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        let write = append_object_write(bucket, key, position, meta, &blob, now);
+        self.write(Some(blob), write)
+    }
+
+    /// [`append_object`](Store::append_object) for async callers.
+    pub async fn append_object_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        position: u64,
+        meta: ObjectMeta,
+        blob: FinishedBlob,
+        now: OffsetDateTime,
+    ) -> Result<ObjectRow, StoreError> {
+        let write = append_object_write(bucket, key, position, meta, &blob, now);
+        self.write_async(Some(blob), write).await
+    }
+
     /// Copies an object by sharing its blobs (no byte is copied). `meta: None` keeps the
     /// source's metadata. `NoSuchBucket` (either bucket), `NoSuchKey` (source),
     /// `FileAlreadyExists` when `forbid_overwrite` and the target exists.
@@ -700,6 +738,15 @@ impl Store {
                     Ok(Some(row))
                 }
             }
+        })
+    }
+
+    /// The object without its manifest (what HEAD needs); `Ok(None)` when the key is
+    /// missing, `NoSuchBucket` when the bucket is.
+    pub fn object_head(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
+        self.read(|c| {
+            meta::require_bucket(c, bucket)?;
+            Ok(meta::object_head(c, bucket, key)?.map(|(_, row)| row))
         })
     }
 
@@ -1056,6 +1103,81 @@ fn put_object_write(
         replace_object(tx, &row.bucket, &row.key, forbid_overwrite, dead)?;
         meta::insert_object(tx, &row)?;
         Ok(row)
+    }
+}
+
+/// The extra field of a `PositionNotEqualToLength` error that holds the object's length (the
+/// position the next append must name).
+pub const NEXT_APPEND_POSITION: &str = "NextAppendPosition";
+
+/// The ETag of an appendable object: its CRC-64 and length in hex, so it changes with every
+/// append without re-reading the bytes (OSS's appendable ETags are not MD5s either).
+fn appendable_etag(crc64: u64, size: u64) -> String {
+    format!("\"{crc64:016X}{size:016X}\"")
+}
+
+/// The write of AppendObject (see [`Store::append_object`]).
+fn append_object_write(
+    bucket: &str,
+    key: &str,
+    position: u64,
+    meta: ObjectMeta,
+    blob: &FinishedBlob,
+    now: OffsetDateTime,
+) -> impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<ObjectRow, StoreError> + Send + 'static
+{
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    let segment = Segment {
+        blob: blob.id.clone(),
+        size: blob.size,
+    };
+    let crc64 = blob.crc64;
+    move |tx, _dead| {
+        meta::require_bucket(tx, &bucket)?;
+        let mismatch = |length: u64| {
+            StoreError::api(ErrorCode::PositionNotEqualToLength)
+                .with(NEXT_APPEND_POSITION, length.to_string())
+        };
+        match meta::object_head(tx, &bucket, &key)? {
+            None => {
+                if position != 0 {
+                    return Err(mismatch(0));
+                }
+                let row = ObjectRow {
+                    bucket,
+                    key,
+                    size: segment.size,
+                    etag: appendable_etag(crc64, segment.size),
+                    crc64,
+                    object_type: ObjectType::Appendable,
+                    last_modified: now,
+                    meta,
+                    content_md5: None,
+                    manifest: vec![segment],
+                };
+                meta::insert_object(tx, &row)?;
+                Ok(row)
+            }
+            Some((_, old)) if old.object_type != ObjectType::Appendable => {
+                Err(StoreError::api(ErrorCode::ObjectNotAppendable))
+            }
+            Some((_, old)) if old.size != position => Err(mismatch(old.size)),
+            Some((id, old)) => {
+                let size = old.size.checked_add(segment.size).ok_or_else(|| {
+                    StoreError::api(ErrorCode::InvalidArgument).with("ArgumentName", "position")
+                })?;
+                let crc64 = osspart_protocol::crc64::combine(old.crc64, crc64, segment.size);
+                let row = ObjectRow {
+                    size,
+                    etag: appendable_etag(crc64, size),
+                    crc64,
+                    last_modified: now,
+                    ..old
+                };
+                meta::append_segment(tx, id, &segment, &row)?;
+                Ok(row)
+            }
+        }
     }
 }
 
