@@ -6,5 +6,6 @@ mod accounts;
 mod append;
 mod bad_input;
 mod hostile;
+mod path_style;
 mod sequential;
 mod store;

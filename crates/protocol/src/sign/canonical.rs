@@ -4,7 +4,7 @@
 //! request target, so a client that escapes `/` in the path (oss2) and one that does not (v2,
 //! ali-oss) sign the same bytes.
 
-use super::RequestParts;
+use super::{BucketResource, RequestParts};
 use crate::encoding::{encode_component, encode_path};
 
 /// Query parameter names that V1 signs (the union of the oss2 2.19.1 and v2 SDK 1.4.1 lists),
@@ -150,7 +150,12 @@ pub fn v1_oss_headers(req: &RequestParts) -> String {
 /// V1 `CanonicalizedResource`: `/`, `/<bucket>/` or `/<bucket>/<key>` with the raw UTF-8 key,
 /// then the sub-resources sorted by name, values unencoded.
 pub fn v1_resource(req: &RequestParts) -> String {
-    let mut out = resource_path(req, |s| s.to_owned());
+    v1_resource_in(req, BucketResource::Slash)
+}
+
+/// [`v1_resource`] with the bucket-level path spelled as `form` says.
+pub(crate) fn v1_resource_in(req: &RequestParts, form: BucketResource) -> String {
+    let mut out = resource_path(req, |s| s.to_owned(), form);
     let mut subs: Vec<&(String, String)> = req
         .query
         .iter()
@@ -171,13 +176,25 @@ pub fn v1_resource(req: &RequestParts) -> String {
 
 /// V4 `CanonicalURI`: the V1 resource path with bucket and key percent-encoded, `/` kept.
 pub fn v4_uri(req: &RequestParts) -> String {
-    resource_path(req, encode_path)
+    v4_uri_in(req, BucketResource::Slash)
 }
 
-fn resource_path(req: &RequestParts, render: impl Fn(&str) -> String) -> String {
+/// [`v4_uri`] with the bucket-level path spelled as `form` says.
+pub(crate) fn v4_uri_in(req: &RequestParts, form: BucketResource) -> String {
+    resource_path(req, encode_path, form)
+}
+
+fn resource_path(
+    req: &RequestParts,
+    render: impl Fn(&str) -> String,
+    form: BucketResource,
+) -> String {
     match (req.bucket, req.key) {
         (None, _) | (Some(""), _) => "/".to_owned(),
-        (Some(bucket), None) | (Some(bucket), Some("")) => format!("/{}/", render(bucket)),
+        (Some(bucket), None) | (Some(bucket), Some("")) => match form {
+            BucketResource::Slash => format!("/{}/", render(bucket)),
+            BucketResource::Bare => format!("/{}", render(bucket)),
+        },
         (Some(bucket), Some(key)) => format!("/{}/{}", render(bucket), render(key)),
     }
 }

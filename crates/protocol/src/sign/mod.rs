@@ -31,6 +31,18 @@ pub struct RequestParts<'a> {
     pub headers: &'a [(String, String)],
 }
 
+/// How the resource of a bucket-level request (no key) is spelled in what is signed. Object
+/// requests are signed the same way under both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BucketResource {
+    /// `/<bucket>/`, as the spec and the official SDKs sign it.
+    #[default]
+    Slash,
+    /// `/<bucket>`, as Apache OpenDAL's OSS service signs path-style bucket requests (the
+    /// request path it sends has no trailing slash).
+    Bare,
+}
+
 /// A key pair, plus the STS token for temporary credentials. `Debug` shows the AccessKeyId
 /// only: the secret and the token never reach logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -392,14 +404,19 @@ impl Auth {
     /// Computes what the signature of `req` must be under `secret`. The signers build an `Auth`
     /// and call this too, so signing and verifying share every step.
     pub fn expected(&self, req: &RequestParts, secret: &str) -> Signed {
+        self.expected_as(req, secret, BucketResource::Slash)
+    }
+
+    /// [`expected`](Auth::expected) with a bucket-level resource spelled as `form` says.
+    pub fn expected_as(&self, req: &RequestParts, secret: &str, form: BucketResource) -> Signed {
         match self {
             Auth::V1Header { .. } => {
-                v1::sign_with_date_line(req, secret, v1::date_line(req).unwrap_or(""))
+                v1::sign_with_date_line(req, secret, v1::date_line(req).unwrap_or(""), form)
             }
             Auth::V1Presigned { expires, .. } => match query_param(req, "Expires") {
                 // Sign the value exactly as sent.
-                Some(raw) => v1::sign_with_date_line(req, secret, raw),
-                None => v1::sign_with_date_line(req, secret, &expires.to_string()),
+                Some(raw) => v1::sign_with_date_line(req, secret, raw, form),
+                None => v1::sign_with_date_line(req, secret, &expires.to_string(), form),
             },
             Auth::V4Header {
                 credential,
@@ -418,6 +435,7 @@ impl Auth {
                     date,
                     payload_hash,
                     false,
+                    form,
                 )
             }
             Auth::V4Presigned {
@@ -437,6 +455,7 @@ impl Auth {
                     &date,
                     UNSIGNED_PAYLOAD,
                     true,
+                    form,
                 )
             }
         }
@@ -446,7 +465,17 @@ impl Auth {
     /// the string-to-sign (and V4 canonical request) so the server can report them. Time checks
     /// (skew, expiry) are separate: see [`Auth::request_time`] and [`Auth::expires_at`].
     pub fn verify(&self, req: &RequestParts, secret: &str) -> Result<(), SignatureMismatch> {
-        let expected = self.expected(req, secret);
+        self.verify_as(req, secret, BucketResource::Slash)
+    }
+
+    /// [`verify`](Auth::verify) against a bucket-level resource spelled as `form` says.
+    pub fn verify_as(
+        &self,
+        req: &RequestParts,
+        secret: &str,
+        form: BucketResource,
+    ) -> Result<(), SignatureMismatch> {
+        let expected = self.expected_as(req, secret, form);
         if bool::from(
             expected
                 .signature

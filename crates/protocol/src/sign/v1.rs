@@ -8,7 +8,7 @@ use sha1::Sha1;
 use time::OffsetDateTime;
 
 use super::canonical::{self, header, query_param};
-use super::{Auth, AuthError, Credentials, RequestParts, Signed};
+use super::{Auth, AuthError, BucketResource, Credentials, RequestParts, Signed};
 
 /// The date line of a V1 header-signed request: `x-oss-date` if present, else `Date`.
 pub fn date_line<'a>(req: &RequestParts<'a>) -> Option<&'a str> {
@@ -21,13 +21,18 @@ pub fn date_line<'a>(req: &RequestParts<'a>) -> Option<&'a str> {
 /// CanonicalizedResource`. `date_line` is the request date (header form) or the `Expires`
 /// value (presigned form).
 pub fn string_to_sign(req: &RequestParts, date_line: &str) -> String {
+    string_to_sign_in(req, date_line, BucketResource::Slash)
+}
+
+/// [`string_to_sign`] with the bucket-level resource spelled as `form` says.
+fn string_to_sign_in(req: &RequestParts, date_line: &str, form: BucketResource) -> String {
     let md5 = header(req, "content-md5").map_or("", str::trim);
     let content_type = header(req, "content-type").map_or("", str::trim);
     format!(
         "{}\n{md5}\n{content_type}\n{date_line}\n{}{}",
         req.method.to_ascii_uppercase(),
         canonical::v1_oss_headers(req),
-        canonical::v1_resource(req),
+        canonical::v1_resource_in(req, form),
     )
 }
 
@@ -41,8 +46,13 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
 }
 
 /// The V1 computation shared by signing and [`Auth::expected`].
-pub(super) fn sign_with_date_line(req: &RequestParts, secret: &str, date_line: &str) -> Signed {
-    let string_to_sign = string_to_sign(req, date_line);
+pub(super) fn sign_with_date_line(
+    req: &RequestParts,
+    secret: &str,
+    date_line: &str,
+    form: BucketResource,
+) -> Signed {
+    let string_to_sign = string_to_sign_in(req, date_line, form);
     let signature = signature(secret, &string_to_sign);
     Signed {
         string_to_sign,

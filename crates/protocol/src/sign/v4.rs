@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::canonical::{self, header, query_param};
 use super::{
-    Auth, AuthError, Credential, Credentials, RequestParts, Signed, UNSIGNED_PAYLOAD, V4_ALGORITHM,
-    V4_MAX_PRESIGN_SECS,
+    Auth, AuthError, BucketResource, Credential, Credentials, RequestParts, Signed,
+    UNSIGNED_PAYLOAD, V4_ALGORITHM, V4_MAX_PRESIGN_SECS,
 };
 use crate::time_fmt::{parse_v4_date, v4_date};
 
@@ -29,6 +29,23 @@ pub fn canonical_request(
     payload_hash: &str,
     presigned: bool,
 ) -> String {
+    canonical_request_in(
+        req,
+        additional_headers,
+        payload_hash,
+        presigned,
+        BucketResource::Slash,
+    )
+}
+
+/// [`canonical_request`] with the bucket-level URI spelled as `form` says.
+fn canonical_request_in(
+    req: &RequestParts,
+    additional_headers: &[String],
+    payload_hash: &str,
+    presigned: bool,
+    form: BucketResource,
+) -> String {
     let skip = presigned.then_some("x-oss-signature");
     let additional = additional_headers
         .iter()
@@ -38,7 +55,7 @@ pub fn canonical_request(
     format!(
         "{}\n{}\n{}\n{}\n{additional}\n{payload_hash}",
         req.method.to_ascii_uppercase(),
-        canonical::v4_uri(req),
+        canonical::v4_uri_in(req, form),
         canonical::v4_query(req, skip),
         canonical::v4_headers(req, additional_headers),
     )
@@ -80,8 +97,10 @@ pub(super) fn sign_parts(
     x_oss_date: &str,
     payload_hash: &str,
     presigned: bool,
+    form: BucketResource,
 ) -> Signed {
-    let canonical_request = canonical_request(req, additional_headers, payload_hash, presigned);
+    let canonical_request =
+        canonical_request_in(req, additional_headers, payload_hash, presigned, form);
     let string_to_sign = string_to_sign(x_oss_date, &credential.scope(), &canonical_request);
     let key = signing_key(
         secret,

@@ -63,6 +63,16 @@ pub fn resolve(
     }
 }
 
+/// Whether a request to this Host names its bucket in the path (path-style): neither a cname
+/// nor a virtual-hosted domain of the configuration.
+pub fn is_path_style(host: Option<&str>, config: &ServerConfig) -> bool {
+    let hostname = host
+        .map(hostname_of)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !config.cnames.contains_key(&hostname) && virtual_bucket(&hostname, config).is_none()
+}
+
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }

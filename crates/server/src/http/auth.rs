@@ -36,6 +36,19 @@ pub fn authenticate(
     req: &RequestParts,
     now: OffsetDateTime,
 ) -> Result<Caller, ApiError> {
+    authenticate_addressed(config, req, now, false)
+}
+
+/// [`authenticate`], told whether the bucket came from the request path (path-style). A
+/// path-style bucket-level request is also accepted when signed over `/<bucket>` instead of
+/// `/<bucket>/`, the resource Apache OpenDAL's OSS service signs for it; object requests and
+/// virtual-hosted ones have one spelling only.
+pub fn authenticate_addressed(
+    config: &ServerConfig,
+    req: &RequestParts,
+    now: OffsetDateTime,
+    path_style: bool,
+) -> Result<Caller, ApiError> {
     let auth = match sign::parse_auth(req) {
         Ok(Some(auth)) => auth,
         Ok(None) if config.anonymous => return Ok(Caller::Account(DEFAULT_ACCOUNT_ID.to_owned())),
@@ -54,7 +67,20 @@ pub fn authenticate(
             .with("OSSAccessKeyId", key_id));
     }
     check_time(config, &auth, req, now)?;
-    auth.verify(req, &cred.access_key_secret).map_err(|m| {
+    let bare_bucket_allowed =
+        path_style && req.bucket.is_some() && req.key.is_none_or(str::is_empty);
+    let verified = match auth.verify(req, &cred.access_key_secret) {
+        Err(_)
+            if bare_bucket_allowed
+                && auth
+                    .verify_as(req, &cred.access_key_secret, sign::BucketResource::Bare)
+                    .is_ok() =>
+        {
+            Ok(())
+        }
+        other => other,
+    };
+    verified.map_err(|m| {
         let mut e = ApiError::new(ErrorCode::SignatureDoesNotMatch)
             .with("OSSAccessKeyId", key_id)
             .with("SignatureProvided", auth.signature())

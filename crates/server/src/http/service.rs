@@ -189,7 +189,18 @@ async fn route(
     let caller = if op.is_anonymous() {
         auth::Caller::Anonymous
     } else {
-        check_auth(state, &parts.method, &target, &query, &parts.headers, now).map_err(fail)?
+        let path_style =
+            addressing::is_path_style(Some(host).filter(|h| !h.is_empty()), &state.config);
+        check_auth(
+            state,
+            &parts.method,
+            &target,
+            &query,
+            &parts.headers,
+            now,
+            path_style,
+        )
+        .map_err(fail)?
     };
     tracing::debug!(request_id, op = op.name(), bucket = ?target.bucket, "request");
     let ctx = RequestContext {
@@ -233,6 +244,7 @@ fn check_auth(
     query: &Query,
     headers: &HeaderMap,
     now: OffsetDateTime,
+    path_style: bool,
 ) -> Result<auth::Caller, ApiError> {
     let header_pairs: Vec<(String, String)> = headers
         .iter()
@@ -250,7 +262,7 @@ fn check_auth(
         query: &query.0,
         headers: &header_pairs,
     };
-    auth::authenticate(&state.config, &parts, now)
+    auth::authenticate_addressed(&state.config, &parts, now, path_style)
 }
 
 async fn dispatch(
