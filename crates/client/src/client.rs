@@ -66,6 +66,8 @@ pub struct Request {
     pub sent: Option<Arc<AtomicU64>>,
     /// Longest response body accepted (default [`MAX_XML_RESPONSE`]; object reads raise it).
     pub max_response: u64,
+    /// A body read from a file while it is sent, instead of `body`.
+    pub file_body: Option<FileBody>,
 }
 
 impl Request {
@@ -80,6 +82,21 @@ impl Request {
             op,
             sent: None,
             max_response: MAX_XML_RESPONSE,
+            file_body: None,
+        }
+    }
+
+    /// Sends `len` bytes of `file` from `offset` as the body, read as they are sent.
+    pub fn file_body(mut self, body: FileBody) -> Request {
+        self.file_body = Some(body);
+        self
+    }
+
+    /// Length of the body.
+    pub fn body_len(&self) -> u64 {
+        match &self.file_body {
+            Some(f) => f.len,
+            None => self.body.len() as u64,
         }
     }
 
@@ -492,7 +509,7 @@ impl Client {
         // Asked for every attempt: a retry after the keys were rotated signs with the new ones.
         let credentials = self.current_credentials().await?;
         let headers = self.signed_headers(bucket, req, &credentials, self.now());
-        let timeout = self.inner.config.timeout_for(req.body.len() as u64);
+        let timeout = self.inner.config.timeout_for(req.body_len());
         let mut builder = self
             .inner
             .http
@@ -502,6 +519,13 @@ impl Client {
             builder = builder.header(n.as_str(), v.as_str());
         }
         match &req.sent {
+            _ if req.file_body.is_some() => {
+                if let Some(f) = &req.file_body {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_LENGTH, f.len)
+                        .body(f.stream(req.sent.clone()));
+                }
+            }
             Some(counter) if !req.body.is_empty() => {
                 builder = builder
                     .header(reqwest::header::CONTENT_LENGTH, req.body.len())
@@ -516,7 +540,7 @@ impl Client {
             }
             _ => {}
         }
-        let during = format!("waiting for {} ({} bytes sent)", req.op, req.body.len());
+        let during = format!("waiting for {} ({} bytes sent)", req.op, req.body_len());
         let resp = builder
             .send()
             .await
@@ -620,6 +644,75 @@ impl BodyStream {
             headers: self.headers,
             body: body.freeze(),
         })
+    }
+}
+
+/// Bytes read from a file per piece of a [`FileBody`]: small enough that a piece is still in
+/// the CPU cache when it is checksummed and copied to the socket.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// A request body read from a range of a file while it is sent: each piece is read, added to
+/// the CRC-64 and handed to the connection in one pass, so no part-sized buffer exists and
+/// every attempt sends the file's bytes as they are now.
+#[derive(Debug, Clone)]
+pub struct FileBody {
+    file: Arc<std::fs::File>,
+    offset: u64,
+    len: u64,
+    /// CRC-64 of the bytes the latest attempt read, once it read all of them.
+    crc: Arc<std::sync::Mutex<Option<u64>>>,
+}
+
+impl FileBody {
+    /// `len` bytes of `file` from `offset`.
+    pub fn new(file: Arc<std::fs::File>, offset: u64, len: u64) -> FileBody {
+        FileBody {
+            file,
+            offset,
+            len,
+            crc: Arc::default(),
+        }
+    }
+
+    /// The CRC-64 of the bytes the latest attempt sent, when it read the whole range.
+    pub fn sent_crc64(&self) -> Option<u64> {
+        *self.crc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stream(&self, counter: Option<Arc<AtomicU64>>) -> reqwest::Body {
+        // An empty range is all sent before it starts.
+        *self.crc.lock().unwrap_or_else(|p| p.into_inner()) = (self.len == 0).then_some(0);
+        let me = self.clone();
+        let start = (0u64, osspart_protocol::crc64::Crc64::new());
+        let pieces = futures_util::stream::try_unfold(start, move |(done, mut crc)| {
+            let me = me.clone();
+            let counter = counter.clone();
+            async move {
+                if done == me.len {
+                    return Ok(None);
+                }
+                let n = (me.len - done).min(FILE_CHUNK as u64) as usize;
+                let file = me.file.clone();
+                let at = me.offset + done;
+                let piece = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; n];
+                    crate::fileio::read_exact_at(&file, &mut buf, at).map(|()| buf)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                crc.update(&piece);
+                let done = done + n as u64;
+                if done == me.len {
+                    // Recorded with the last piece: the connection need not ask again.
+                    *me.crc.lock().unwrap_or_else(|p| p.into_inner()) = Some(crc.value());
+                }
+                if let Some(c) = &counter {
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok::<_, std::io::Error>(Some((Bytes::from(piece), (done, crc))))
+            }
+        });
+        reqwest::Body::wrap_stream(pieces)
     }
 }
 

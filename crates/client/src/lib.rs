@@ -18,7 +18,7 @@ pub mod fileio;
 pub mod ops;
 pub mod upload;
 
-pub use client::{Client, Request, Response};
+pub use client::{BodyStream, Client, FileBody, Request, Response};
 pub use config::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
 pub use copy::{CopyCheckpoint, CopyOptions, CopyOutput};
 pub use credentials::{

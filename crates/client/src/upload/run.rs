@@ -22,7 +22,7 @@ use super::checkpoint::{Checkpoint, CheckpointLock, DonePart, SourceIdentity};
 use super::plan::{Plan, DEFAULT_PART_SIZE};
 use super::progress::{Progress, ProgressCallback, ProgressEvent};
 use super::source::Source;
-use crate::client::{Client, Response};
+use crate::client::{Client, FileBody, Response};
 use crate::error::{Error, Result};
 use crate::ops::multipart::{part_output, ListUploadsQuery, PartEtag, PartInfo, UploadInfo};
 use crate::ops::object::ObjectOptions;
@@ -117,12 +117,23 @@ pub struct UploadOutput {
     pub bytes_sent: u64,
 }
 
-/// One part read from the source, ready to send.
+/// The bytes of one part.
+enum Payload {
+    /// Read from a stream (or sliced from memory) into a buffer, with its CRC-64; a retry
+    /// sends the same buffer.
+    Buffer { data: Bytes, crc: u64 },
+    /// A range of the file source, read while it is sent (each attempt reads it again).
+    File { len: u64 },
+}
+
+/// Bytes read at a time when a file range is only checksummed.
+const DIGEST_CHUNK: usize = 256 * 1024;
+
+/// One part, ready to send.
 struct Job {
     number: u32,
     offset: u64,
-    data: Bytes,
-    crc: u64,
+    payload: Payload,
     /// The part the service already holds under this number, when it must be compared with
     /// the local bytes before deciding to send.
     candidate: Option<PartInfo>,
@@ -203,15 +214,28 @@ impl Shared {
         self.dirty.notify_one();
     }
 
-    /// Reads `len` bytes at `offset` of the file source into `buf`.
-    async fn read_at(&self, offset: u64, mut buf: Vec<u8>) -> Result<Vec<u8>> {
+    /// CRC-64 and MD5 of `len` bytes at `offset` of the file source, read in cache-sized
+    /// pieces (to compare with a part the service holds, or for a Content-MD5 header).
+    async fn digest_range(&self, offset: u64, len: u64) -> Result<(u64, [u8; 16])> {
         let file = self
             .file
             .clone()
-            .expect("positioned reads need a file source");
+            .ok_or_else(|| Error::InvalidArgument("positioned reads need a file source".into()))?;
         tokio::task::spawn_blocking(move || {
-            crate::fileio::read_exact_at(&file, &mut buf, offset)?;
-            Ok(buf)
+            use md5::Digest;
+            let mut crc = crc64::Crc64::new();
+            let mut md5 = md5::Md5::new();
+            let mut buf = vec![0u8; DIGEST_CHUNK];
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(DIGEST_CHUNK as u64) as usize;
+                let piece = &mut buf[..n];
+                crate::fileio::read_exact_at(&file, piece, offset + done)?;
+                crc.update(piece);
+                md5.update(&*piece);
+                done += n as u64;
+            }
+            Ok((crc.value(), md5.finalize().into()))
         })
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))?
@@ -873,24 +897,28 @@ async fn send_parts(
             if shared.cancelled().is_some() {
                 return Err(Error::Cancelled);
             }
-            let data = read_part(shared, &mut source, part_offset, len).await?;
-            if plan.total.is_none() {
-                if data.is_empty() && number > 1 {
-                    // The stream ended exactly at a part boundary.
-                    shared.give_back(data);
-                    break;
+            let (payload, short) = if matches!(source, Source::File(_)) {
+                (Payload::File { len }, false)
+            } else {
+                let data = read_part(shared, &mut source, part_offset, len).await?;
+                if plan.total.is_none() {
+                    if data.is_empty() && number > 1 {
+                        // The stream ended exactly at a part boundary.
+                        shared.give_back(data);
+                        break;
+                    }
+                    offset += data.len() as u64;
                 }
-                offset += data.len() as u64;
-            }
-            let short = data.len() < len as usize;
-            let crc = crc64::checksum(&data);
+                let short = data.len() < len as usize;
+                let crc = crc64::checksum(&data);
+                (Payload::Buffer { data, crc }, short)
+            };
             tasks.spawn(send_part(
                 shared.clone(),
                 Job {
                     number,
                     offset: part_offset,
-                    data,
-                    crc,
+                    payload,
                     candidate: start.candidates.get(&number).cloned(),
                     _permit: permit,
                     _budget: budget,
@@ -932,7 +960,8 @@ fn stored_part_matches(stored: &PartInfo, crc: u64, data: &[u8]) -> bool {
 }
 
 /// Reads the part at `offset` (up to `len` bytes; less at the end of a stream) into a free
-/// buffer, or slices it out of in-memory bytes.
+/// buffer, or slices it out of in-memory bytes. File parts are not read here: they are read
+/// while they are sent.
 async fn read_part(shared: &Shared, source: &mut Source, offset: u64, len: u64) -> Result<Bytes> {
     if let Source::Bytes(b) = source {
         let start = offset as usize;
@@ -940,7 +969,11 @@ async fn read_part(shared: &Shared, source: &mut Source, offset: u64, len: u64) 
     }
     let mut buf = shared.take_buffer(len as usize);
     let n = match source {
-        Source::File(_) => return Ok(Bytes::from(shared.read_at(offset, buf).await?)),
+        Source::File(_) => {
+            return Err(Error::InvalidArgument(
+                "file parts are read while sent".into(),
+            ))
+        }
         Source::Reader(r) => read_full(r, &mut buf).await?,
         Source::BlockingReader(r) => {
             let mut reader = std::mem::replace(r, Box::new(std::io::empty()));
@@ -992,47 +1025,101 @@ async fn read_full(
 
 /// Sends one part with its retry budget, or adopts the service's copy when it matches.
 async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
-    let size = job.data.len() as u64;
-    if let Some(c) = &job.candidate {
-        if c.size == size && stored_part_matches(c, job.crc, &job.data) {
+    let (size, mut known_crc) = match &job.payload {
+        Payload::Buffer { data, crc } => (data.len() as u64, Some(*crc)),
+        Payload::File { len } => (*len, None),
+    };
+    if let Some(c) = job.candidate.as_ref().filter(|c| c.size == size) {
+        let (crc, matches) = match &job.payload {
+            Payload::Buffer { data, crc } => (*crc, stored_part_matches(c, *crc, data)),
+            Payload::File { len } => {
+                let (crc, md5) = shared.digest_range(job.offset, *len).await?;
+                let matches = match c.crc64 {
+                    Some(stored) => stored == crc,
+                    None => osspart_protocol::etag::same(&c.etag, &hex::encode(md5)),
+                };
+                (crc, matches)
+            }
+        };
+        if matches {
             shared.record(DonePart {
                 number: job.number,
                 size,
                 etag: c.etag.clone(),
-                crc64: Some(job.crc),
+                crc64: Some(crc),
             });
             shared
                 .emit(ProgressEvent::PartDone {
                     number: job.number,
                     etag: c.etag.clone(),
-                    crc64: job.crc,
+                    crc64: crc,
                     bytes: size,
                 })
                 .await;
-            shared.give_back(job.data);
+            if let Payload::Buffer { data, .. } = job.payload {
+                shared.give_back(data);
+            }
             return Ok(());
         }
+        known_crc = Some(crc);
     }
     let client = &shared.client;
-    let mut data = job.data;
-    let mut attempt = 0;
-    // Built once: a re-read part has the same CRC-64, so its Content-MD5 still holds.
-    let mut req = crate::Client::upload_part_request(
-        &shared.key,
-        &shared.upload_id,
-        job.number,
-        data.clone(),
-        shared.options.content_md5,
-    );
+    let mut req = match &job.payload {
+        // Built once: a retry sends the same bytes, so the Content-MD5 still holds.
+        Payload::Buffer { data, .. } => crate::Client::upload_part_request(
+            &shared.key,
+            &shared.upload_id,
+            job.number,
+            data.clone(),
+            shared.options.content_md5,
+        ),
+        Payload::File { len } => {
+            let file = shared.file.clone().ok_or_else(|| {
+                Error::InvalidArgument("a file part needs the file source".into())
+            })?;
+            let mut req = crate::Client::upload_part_request(
+                &shared.key,
+                &shared.upload_id,
+                job.number,
+                Bytes::new(),
+                false,
+            );
+            if shared.options.content_md5 {
+                // The header goes before the body: one extra read of the part.
+                use base64::Engine;
+                let (crc, md5) = shared.digest_range(job.offset, *len).await?;
+                known_crc = Some(crc);
+                let md5 = base64::engine::general_purpose::STANDARD.encode(md5);
+                req = req.header("Content-MD5", md5);
+            }
+            req.file_body(FileBody::new(file, job.offset, *len))
+        }
+    };
     req.sent = Some(shared.sent.clone());
+    let mut attempt = 0;
     loop {
         let attempt_req = req.clone();
         let send = async {
-            part_output(
-                client.send_once(attempt_req).await?,
-                Some(job.crc),
-                job.number,
-            )
+            let response = client.send_once(attempt_req).await?;
+            // A file part's CRC-64 is known once its bytes went out; every attempt must have
+            // read the same bytes.
+            let crc = match &req.file_body {
+                Some(f) => f.sent_crc64().ok_or_else(|| {
+                    Error::Protocol(format!(
+                        "part {} was answered before it was sent",
+                        job.number
+                    ))
+                })?,
+                None => known_crc.unwrap_or_default(),
+            };
+            if known_crc.is_some_and(|k| k != crc) {
+                return Err(Error::Checkpoint(format!(
+                    "the source changed during the upload (part {} differs)",
+                    job.number
+                )));
+            }
+            known_crc = Some(crc);
+            part_output(response, Some(crc), job.number).map(|out| (out, crc))
         };
         let result = match &shared.options.cancel {
             Some(c) => tokio::select! {
@@ -1042,24 +1129,26 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
             None => send.await,
         };
         match result {
-            Ok(out) => {
+            Ok((out, crc)) => {
                 shared.parts_sent.fetch_add(1, Ordering::SeqCst);
                 shared.record(DonePart {
                     number: job.number,
                     size,
                     etag: out.etag.clone(),
-                    crc64: Some(job.crc),
+                    crc64: Some(crc),
                 });
                 shared
                     .emit(ProgressEvent::PartDone {
                         number: job.number,
                         etag: out.etag,
-                        crc64: job.crc,
+                        crc64: crc,
                         bytes: size,
                     })
                     .await;
                 drop(req);
-                shared.give_back(data);
+                if let Payload::Buffer { data, .. } = job.payload {
+                    shared.give_back(data);
+                }
                 return Ok(());
             }
             Err(e)
@@ -1076,20 +1165,6 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
                     })
                     .await;
                 tokio::time::sleep(client.config().retry.backoff(attempt)).await;
-                if shared.file.is_some() {
-                    // Read the part again: the bytes sent must be the file's, not a buffer's.
-                    let buffer = shared.take_buffer(size as usize);
-                    let again = Bytes::from(shared.read_at(job.offset, buffer).await?);
-                    let crc = crc64::checksum(&again);
-                    if crc != job.crc {
-                        return Err(Error::Checkpoint(format!(
-                            "the source changed during the upload (part {} differs)",
-                            job.number
-                        )));
-                    }
-                    req.body = again.clone();
-                    shared.give_back(std::mem::replace(&mut data, again));
-                }
             }
             Err(e) => return Err(e),
         }
