@@ -827,3 +827,102 @@ async fn get_object_acl_reports_what_the_object_was_written_with() {
         assert_eq!(err.code(), Some("NoSuchKey"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn acls_and_tags_round_trip_in_both_dialects() {
+    use osspart_protocol::attributes::{Acl, TagSet};
+    let server = Server::start().await;
+    for sig in [SignatureVersion::V1, SignatureVersion::V4] {
+        let bucket = format!("attrs-{sig:?}").to_ascii_lowercase();
+        let client = server.client(&bucket, sig).await;
+        assert_eq!(client.get_bucket_acl().await.unwrap(), Acl::Private);
+        client.put_bucket_acl(Acl::PublicRead).await.unwrap();
+        assert_eq!(client.get_bucket_acl().await.unwrap(), Acl::PublicRead);
+        let err = client.put_bucket_acl(Acl::Default).await.unwrap_err();
+        assert_eq!(err.code(), Some("InvalidArgument"), "{err}");
+        client.put_bucket_acl(Acl::Private).await.unwrap();
+
+        client
+            .put_object("k", Bytes::from_static(b"v"), &ObjectOptions::default())
+            .await
+            .unwrap();
+        client
+            .put_object_acl("k", Acl::PublicReadWrite)
+            .await
+            .unwrap();
+        assert_eq!(
+            client.get_object_acl("k").await.unwrap(),
+            "public-read-write"
+        );
+        client.put_object_acl("k", Acl::Default).await.unwrap();
+        assert_eq!(client.get_object_acl("k").await.unwrap(), "default");
+        let err = client
+            .put_object_acl("missing", Acl::Private)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("NoSuchKey"), "{err}");
+
+        assert!(client.get_object_tagging("k").await.unwrap().is_empty());
+        let tags = TagSet::new(vec![
+            ("team".into(), "storage".into()),
+            ("note".into(), "a b+c=d:/".into()),
+        ])
+        .unwrap();
+        client.put_object_tagging("k", &tags).await.unwrap();
+        let got = client.get_object_tagging("k").await.unwrap();
+        let mut got_pairs = got.tags().to_vec();
+        let mut want = tags.tags().to_vec();
+        got_pairs.sort();
+        want.sort();
+        assert_eq!(got_pairs, want);
+        let head = client.head_object("k").await.unwrap();
+        assert_eq!(
+            head.response.header("x-oss-tagging-count"),
+            Some("2"),
+            "{sig:?}"
+        );
+        client.delete_object_tagging("k").await.unwrap();
+        assert!(client.get_object_tagging("k").await.unwrap().is_empty());
+        let err = client.get_object_tagging("missing").await.unwrap_err();
+        assert_eq!(err.code(), Some("NoSuchKey"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn appends_return_the_next_position() {
+    let server = Server::start().await;
+    for sig in [SignatureVersion::V1, SignatureVersion::V4] {
+        let bucket = format!("appends-{sig:?}").to_ascii_lowercase();
+        let client = server.client(&bucket, sig).await;
+        let (a, b) = (pattern(3000, 1), pattern(PART + 7, 2));
+        let next = client
+            .append_object("log", 0, Bytes::from(a.clone()))
+            .await
+            .unwrap();
+        assert_eq!(next, 3000);
+        let next = client
+            .append_object("log", next, Bytes::from(b.clone()))
+            .await
+            .unwrap();
+        assert_eq!(next, (3000 + PART + 7) as u64);
+        let whole = [a, b].concat();
+        let (info, body) = client.get_object("log", None).await.unwrap();
+        assert_eq!(&body[..], &whole[..]);
+        assert_eq!(info.crc64, Some(crc64::checksum(&whole)));
+
+        let err = client
+            .append_object("log", 5, Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("PositionNotEqualToLength"), "{err}");
+        client
+            .put_object("plain", Bytes::from_static(b"n"), &ObjectOptions::default())
+            .await
+            .unwrap();
+        let err = client
+            .append_object("plain", 1, Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ObjectNotAppendable"), "{err}");
+    }
+}

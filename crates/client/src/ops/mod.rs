@@ -1,6 +1,8 @@
 //! Typed calls, one module per API group. Each builds a [`crate::client::Request`], sends it
 //! and parses the answer into plain result types.
 
+pub mod access;
+pub mod append;
 pub mod bucket;
 pub mod multipart;
 pub mod object;
