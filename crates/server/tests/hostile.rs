@@ -19,8 +19,8 @@ use osspart_protocol::time_fmt;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{
-    etag_of, pattern, send_bytes, send_bytes_then_eof, snapshot, Req, Resp, Sign, TestServer, Wire,
-    KEY_ID, SECRET,
+    between_all, etag_of, pattern, send_bytes, send_bytes_then_eof, snapshot, Req, Resp, Sign,
+    TestServer, Wire, KEY_ID, SECRET,
 };
 
 const B: &str = "hostile";
@@ -75,6 +75,8 @@ type MakeReq = Box<dyn Fn(&Corpus) -> Req>;
 struct Corpus<'a> {
     s: &'a TestServer,
     upload_id: String,
+    /// The seeded sequential upload.
+    seq_upload_id: Option<String>,
     cases: Vec<Case>,
 }
 
@@ -263,6 +265,149 @@ fn build_corpus(c: &mut Corpus) {
     subresource_cases(c);
     method_cases(c);
     attribute_cases(c);
+    append_cases(c);
+    sequential_cases(c);
+}
+
+/// Appendable object `log` of the seeded bucket: [`LOG_LEN`] bytes.
+const LOG: &str = "log";
+const LOG_LEN: usize = 5;
+/// A sequential upload of the seeded bucket holding parts 1 and 2.
+const SEQ_KEY: &str = "seq";
+
+/// AppendObject misuse: positions that are not the object's length, objects that are not
+/// appendable, bodies that do not match their digests, malformed positions and attributes.
+fn append_cases(c: &mut Corpus) {
+    let append = |c: &Corpus, key: &str, position: &str| {
+        c.req("POST", Some(B), Some(key))
+            .query("append", "")
+            .query("position", position)
+            .body(pattern(7, 3))
+    };
+    let mismatch = oss(409, "PositionNotEqualToLength");
+    for position in ["0", "4", "6", "1000", "18446744073709551615"] {
+        let r = append(c, LOG, position);
+        c.add(
+            "append",
+            format!("append at {position}"),
+            r,
+            mismatch.clone(),
+        );
+    }
+    let r = append(c, "missing-log", "7");
+    c.add("append", "append to a missing key at 7", r, mismatch);
+    for position in ["0", &EXISTING_LEN.to_string()] {
+        let r = append(c, "existing", position);
+        let name = format!("append to a Normal object at {position}");
+        c.add("append", name, r, oss(409, "ObjectNotAppendable"));
+    }
+    let pos = LOG_LEN.to_string();
+    let r = append(c, LOG, &pos).header("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==");
+    c.add(
+        "append",
+        "append whose Content-MD5 is another body's",
+        r,
+        oss(400, "InvalidDigest"),
+    );
+    let r = append(c, LOG, &pos).header("content-md5", "not base64!");
+    c.add(
+        "append",
+        "append with a malformed Content-MD5",
+        r,
+        oss(400, "InvalidDigest"),
+    );
+    let r = append(c, LOG, &pos).header("x-oss-content-sha256", &"ab".repeat(32));
+    c.add(
+        "append",
+        "append whose payload hash is another body's",
+        r,
+        oss(400, "InvalidDigest"),
+    );
+    for bad in ["", "-1", "+5", "5 ", "0x5", "1e3", "99999999999999999999"] {
+        let r = append(c, LOG, bad);
+        c.add(
+            "append",
+            format!("append at position {bad:?}"),
+            r,
+            INVALID_ARGUMENT,
+        );
+    }
+    let r = c
+        .req("POST", Some(B), Some(LOG))
+        .query("append", "")
+        .body(pattern(3, 1));
+    c.add("append", "append without a position", r, INVALID_ARGUMENT);
+    let r = append(c, "new-log", "0").header("x-oss-storage-class", "Bogus");
+    c.add(
+        "append",
+        "first append with a bogus storage class",
+        r,
+        INVALID_ARGUMENT,
+    );
+    let long_key = format!("{}=v", "k".repeat(129));
+    let r = append(c, "new-log", "0").header("x-oss-tagging", &long_key);
+    c.add(
+        "append",
+        "first append with bad tagging",
+        r,
+        INVALID_ARGUMENT,
+    );
+    let r = append(c, LOG, &pos).sign(Sign::None);
+    c.add(
+        "append",
+        "anonymous append to a private bucket",
+        r,
+        oss(403, "AccessDenied"),
+    );
+    let r = c
+        .req("POST", Some(B), None)
+        .query("append", "")
+        .query("position", "0");
+    c.add(
+        "append",
+        "append to the bucket itself",
+        r,
+        oss(501, "NotImplemented"),
+    );
+    let r = c
+        .req("PUT", Some(B), Some(LOG))
+        .query("append", "")
+        .query("position", &pos)
+        .body(pattern(3, 1));
+    c.add("append", "append with PUT", r, oss(501, "NotImplemented"));
+}
+
+/// Sequential upload misuse: parts out of order, an earlier part replaced after a later one.
+fn sequential_cases(c: &mut Corpus) {
+    let Some(id) = c.seq_upload_id.clone() else {
+        return;
+    };
+    let part = |c: &Corpus, n: &str| {
+        c.req("PUT", Some(B), Some(SEQ_KEY))
+            .query("partNumber", n)
+            .query("uploadId", &id)
+            .body(pattern(10, 4))
+    };
+    for (n, what) in [("4", "a gap"), ("1", "part 1 after part 2")] {
+        let r = part(c, n);
+        c.add(
+            "sequential",
+            format!("sequential part {n}: {what}"),
+            r,
+            INVALID_ARGUMENT,
+        );
+    }
+    let r = c
+        .req("PUT", Some(B), Some(SEQ_KEY))
+        .query("partNumber", "5")
+        .query("uploadId", &id)
+        .header("x-oss-copy-source", &format!("/{B}/existing"));
+    c.add(
+        "sequential",
+        "sequential UploadPartCopy out of order",
+        r,
+        INVALID_ARGUMENT,
+    );
 }
 
 /// Misuse of ACLs, tags, storage classes and encryption, and requests the ACLs refuse: each
@@ -2337,6 +2482,35 @@ fn seeded() -> (TestServer, String) {
     (s, id)
 }
 
+/// Adds the appendable object [`LOG`] and the sequential upload of [`SEQ_KEY`] (parts 1 and
+/// 2) to the seeded bucket; returns the upload's id.
+fn seed_append_and_sequential(s: &TestServer) -> String {
+    let r = s
+        .req("POST", Some(B), Some(LOG))
+        .query("append", "")
+        .query("position", "0")
+        .body(pattern(LOG_LEN, 9))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s
+        .req("POST", Some(B), Some(SEQ_KEY))
+        .query("uploads", "")
+        .query("sequential", "")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = between_all(&r.text(), "<UploadId>", "</UploadId>").remove(0);
+    for n in ["1", "2"] {
+        let r = s
+            .req("PUT", Some(B), Some(SEQ_KEY))
+            .query("partNumber", n)
+            .query("uploadId", &id)
+            .body(pattern(10, 5))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    id
+}
+
 /// Checks one answer against its expectation; `Err` describes the mismatch.
 fn check(resp: &Resp, expect: &Expect) -> Result<(), String> {
     let got = format!(
@@ -2397,9 +2571,11 @@ fn send(addr: SocketAddr, send: &Send) -> Resp {
 #[test]
 fn hostile_requests_get_their_error_and_change_nothing() {
     let (s, upload_id) = seeded();
+    let seq_upload_id = Some(seed_append_and_sequential(&s));
     let mut corpus = Corpus {
         s: &s,
         upload_id,
+        seq_upload_id,
         cases: Vec::new(),
     };
     build_corpus(&mut corpus);
