@@ -4,8 +4,9 @@
 //! `compat/` with the SDK under test, and fails with the script's output unless it exits 0.
 //!
 //! The SDKs are installed by `scripts/test` into `compat/node/node_modules` (ali-oss) and
-//! `compat/python/.venv` (oss2, alibabacloud-oss-v2). If they are missing the tests fail and
-//! say so; they are never skipped.
+//! `compat/python/.venv` (oss2, alibabacloud-oss-v2), and the Apache OpenDAL client is built
+//! into `compat/opendal/target`. If they are missing the tests fail and say so; they are never
+//! skipped.
 //!
 //! Scripts get: `OSSPART_ENDPOINT`, `OSSPART_REGION`, `OSS_ACCESS_KEY_ID`,
 //! `OSS_ACCESS_KEY_SECRET` and, for STS runs, `OSS_SESSION_TOKEN`.
@@ -431,4 +432,74 @@ fn oss_v2_sdk_sts_v4() {
 #[test]
 fn cname_oss2_and_v2_sdk() {
     python("cname_compat.py", &[], Identity::Cname);
+}
+
+/// The OpenDAL scenario binary, built by `scripts/test` (a crate of its own outside the
+/// workspace, so the workspace build never compiles OpenDAL).
+fn opendal_bin() -> PathBuf {
+    compat_dir()
+        .join("opendal")
+        .join("target")
+        .join("debug")
+        .join("osspart-compat-opendal")
+}
+
+/// Runs Apache OpenDAL's OSS service (`compat/opendal`) in one addressing style against a
+/// fresh server, in a bucket made for it beforehand with `osspart mb` (OpenDAL does not create
+/// buckets).
+fn opendal(style: &str) {
+    let bin = opendal_bin();
+    assert!(
+        bin.is_file(),
+        "the OpenDAL compatibility client is not built ({} is missing): run scripts/test, which \
+         builds it (cargo build --manifest-path compat/opendal/Cargo.toml)",
+        bin.display()
+    );
+    let mut server = ServerProcess::start_with(ServerOptions::new());
+    let bucket = format!("opendal-{style}");
+    let home = tempfile::Builder::new()
+        .prefix("osspart-compat-home-")
+        .tempdir()
+        .expect("temporary home");
+    let mut mb = Command::new(support::osspart_bin());
+    mb.args(["mb", &format!("oss://{bucket}")])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("OSS_ENDPOINT", &server.endpoint)
+        .env("OSS_REGION", support::REGION)
+        .env("OSS_ACCESS_KEY_ID", support::ACCESS_KEY_ID)
+        .env("OSS_ACCESS_KEY_SECRET", support::ACCESS_KEY_SECRET);
+    let made = run_captured(mb);
+    assert!(made.success, "osspart mb {bucket}: {}", made.output);
+    let mut cmd = Command::new(&bin);
+    cmd.args([style, &bucket])
+        .env("OSSPART_ENDPOINT", &server.endpoint)
+        .env("OSS_ACCESS_KEY_ID", support::ACCESS_KEY_ID)
+        .env("OSS_ACCESS_KEY_SECRET", support::ACCESS_KEY_SECRET)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    let run = run_captured(cmd);
+    if !run.success {
+        let alive = server.is_running();
+        server.stop();
+        panic!(
+            "OpenDAL {style}-style scenario failed: {}\n===== output =====\n{}\n\
+             ===== server output (last 80 lines; still running at the end: {alive}) =====\n{}\n",
+            run.status,
+            run.output,
+            tail(&server.logs(), 80)
+        );
+    }
+    println!("opendal {style} passed in {:.1?}", run.elapsed);
+    server.stop();
+}
+
+#[test]
+fn opendal_path_style() {
+    opendal("path");
+}
+
+#[test]
+fn opendal_virtual_host_style() {
+    opendal("virtual");
 }
