@@ -202,3 +202,21 @@ def http_fetch(settings, url, method="GET", data=None, headers=None):
             return resp.status, dict(resp.headers.items()), resp.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers.items()), e.read()
+
+
+def anonymous_get(settings, bucket, key):
+    """A plain unsigned GET of bucket/key (path style), as a browser downloads a public object;
+    returns (HTTP status, body bytes)."""
+    url = "%s/%s/%s" % (settings.endpoint, bucket, urllib.parse.quote(key))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def whole_md5_b64(data):
+    """Base64 MD5, as Content-MD5 carries it."""
+    import base64
+    return base64.b64encode(hashlib.md5(data).digest()).decode()

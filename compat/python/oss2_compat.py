@@ -17,8 +17,8 @@ import oss2
 from oss2 import exceptions as oe
 from oss2.models import PartInfo
 
-from common import (Checks, Settings, ensure, ensure_eq, expect_error, md5_hex, pattern,
-                    temp_dir, http_fetch)
+from common import (Checks, Settings, anonymous_get, ensure, ensure_eq, expect_error, md5_hex,
+                    pattern, temp_dir, http_fetch, whole_md5_b64)
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "v1"
 if MODE not in ("v1", "v4"):
@@ -610,6 +610,94 @@ def _not_modified(b, key, etag):
     raise AssertionError("If-None-Match with the current ETag did not give 304")
 
 
+def attributes_and_appends():
+    """Storage class, encryption, tagging, bucket and object ACLs, appends, a sequential upload
+    and anonymous reads through public-read."""
+    from oss2.models import Tagging, TaggingRule
+    b = new_bucket()
+    key = "attrs/ia.bin"
+
+    def put_with_attributes():
+        r = b.put_object(key, b"attributes", headers={
+            "x-oss-storage-class": "IA",
+            "x-oss-server-side-encryption": "AES256",
+            "x-oss-tagging": "team=storage&tier=2",
+        })
+        ensure_eq(r.headers.get("x-oss-server-side-encryption"), "AES256", "SSE echoed on PUT")
+        h = b.head_object(key).headers
+        ensure_eq(h.get("x-oss-storage-class"), "IA", "storage class")
+        ensure_eq(h.get("x-oss-server-side-encryption"), "AES256", "SSE on HEAD")
+        ensure_eq(h.get("x-oss-tagging-count"), "2", "tag count")
+        return dict((k, h.get(k)) for k in ("x-oss-storage-class", "x-oss-tagging-count"))
+    check("put_object with storage class, SSE and tags; HEAD shows them", put_with_attributes)
+    check("a bogus storage class -> InvalidArgument", lambda: expect_error(
+        lambda: b.put_object("attrs/bogus", b"x", headers={"x-oss-storage-class": "Bogus"}),
+        "InvalidArgument", 400))
+
+    def tagging():
+        ensure_eq(b.get_object_tagging(key).tag_set.tagging_rule,
+                  {"team": "storage", "tier": "2"}, "tags from the PUT")
+        rule = TaggingRule()
+        rule.add("owner", "compat")
+        b.put_object_tagging(key, Tagging(rule))
+        ensure_eq(b.get_object_tagging(key).tag_set.tagging_rule, {"owner": "compat"}, "new tags")
+        ensure_eq(b.head_object(key).headers.get("x-oss-tagging-count"), "1", "tag count")
+        b.delete_object_tagging(key)
+        ensure_eq(b.get_object_tagging(key).tag_set.tagging_rule, {}, "tags after delete")
+        return "ok"
+    check("put/get/delete_object_tagging", tagging)
+
+    def acls():
+        ensure_eq(b.get_bucket_acl().acl, oss2.BUCKET_ACL_PRIVATE, "new bucket")
+        ensure_eq(b.get_object_acl(key).acl, "default", "object written without an ACL")
+        b.put_object_acl(key, oss2.OBJECT_ACL_PUBLIC_READ)
+        ensure_eq(b.get_object_acl(key).acl, oss2.OBJECT_ACL_PUBLIC_READ, "object ACL")
+        status, body = anonymous_get(S, BUCKET, key)
+        ensure_eq((status, body), (200, b"attributes"), "anonymous GET of a public-read object")
+        b.put_object("attrs/private.bin", b"secret")
+        status, body = anonymous_get(S, BUCKET, "attrs/private.bin")
+        ensure_eq(status, 403, "anonymous GET of a private object")
+        ensure(b"AccessDenied" in body, "AccessDenied in %r" % body[:200])
+        b.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+        ensure_eq(b.get_bucket_acl().acl, oss2.BUCKET_ACL_PUBLIC_READ, "bucket ACL")
+        ensure_eq(anonymous_get(S, BUCKET, "attrs/private.bin")[0], 200, "through the bucket ACL")
+        b.put_object_acl("attrs/private.bin", oss2.OBJECT_ACL_PRIVATE)
+        ensure_eq(anonymous_get(S, BUCKET, "attrs/private.bin")[0], 403, "object ACL wins")
+        b.put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+        return "ok"
+    check("bucket and object ACLs, anonymous reads", acls)
+
+    def appends():
+        first = pattern(3000, 1)
+        r1 = b.append_object("attrs/log.txt", 0, first)
+        ensure_eq(r1.next_position, 3000, "next position")
+        second = pattern(5000, 2)
+        r2 = b.append_object("attrs/log.txt", r1.next_position, second, init_crc=r1.crc)
+        ensure_eq(r2.next_position, 8000, "next position")
+        ensure_eq(r2.crc, crc64_of(first + second), "chained CRC-64")
+        ensure_eq(b.get_object("attrs/log.txt").read(), first + second, "body")
+        ensure_eq(b.head_object("attrs/log.txt").headers.get("x-oss-object-type"), "Appendable",
+                  "object type")
+        expect_error(lambda: b.append_object("attrs/log.txt", 1, b"x"),
+                     "PositionNotEqualToLength", 409)
+        return expect_error(lambda: b.append_object(key, 10, b"x"), "ObjectNotAppendable", 409)
+    check("append_object: positions, chained CRC, errors", appends)
+
+    def sequential():
+        k = "attrs/sequential.bin"
+        uid = b.init_multipart_upload(k, params={"sequential": ""}).upload_id
+        p1, p2 = pattern(120 * 1024, 3), pattern(7000, 4)
+        expect_error(lambda: b.upload_part(k, uid, 2, p2), "InvalidArgument", 400)
+        parts = [PartInfo(1, b.upload_part(k, uid, 1, p1).etag),
+                 PartInfo(2, b.upload_part(k, uid, 2, p2).etag)]
+        b.complete_multipart_upload(k, uid, parts)
+        h = b.head_object(k).headers
+        ensure_eq(h.get("Content-MD5"), whole_md5_b64(p1 + p2), "whole-object Content-MD5")
+        return h.get("Content-MD5")
+    check("sequential multipart upload: ordered parts, whole-object MD5", sequential)
+    return [key, "attrs/private.bin", "attrs/log.txt", "attrs/sequential.bin"]
+
+
 def teardown(keys):
     b = new_bucket()
     check("delete_bucket while objects remain -> BucketNotEmpty", lambda: expect_error(
@@ -648,6 +736,7 @@ def main():
         keys += multipart_errors()
         keys += objects()
         keys += ranges_copies_conditions()
+        keys += attributes_and_appends()
         teardown(keys)
         checks.done()
     finally:

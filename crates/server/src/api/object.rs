@@ -132,6 +132,7 @@ pub async fn put_object(
     if let Some(md5) = row.content_md5 {
         set_header(&mut r, "content-md5", &STANDARD.encode(md5));
     }
+    object_headers::encryption(&mut r, &row.meta);
     Ok(r)
 }
 
@@ -452,6 +453,7 @@ pub async fn copy_object(
     });
     set_header(&mut r, "etag", &row.etag);
     set_header(&mut r, "x-oss-hash-crc64ecma", &row.crc64.to_string());
+    object_headers::encryption(&mut r, &row.meta);
     Ok(r)
 }
 
