@@ -17,8 +17,8 @@ import sys
 
 import alibabacloud_oss_v2 as oss
 
-from common import (Checks, Settings, ensure, ensure_eq, expect_error, md5_hex, pattern,
-                    temp_dir, http_fetch)
+from common import (Checks, Settings, anonymous_get, ensure, ensure_eq, expect_error, md5_hex,
+                    pattern, temp_dir, http_fetch, whole_md5_b64)
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "v4"
 if MODE not in ("v1", "v4"):
@@ -332,6 +332,112 @@ def objects_and_presign(c):
     return [KEY, "presigned/put.bin"]
 
 
+def attributes_and_appends(c):
+    """Storage class, encryption, tagging, bucket and object ACLs, appends, a sequential upload
+    and anonymous reads through public-read."""
+    key = "attrs/ia.bin"
+
+    def head(k):
+        return c.head_object(oss.HeadObjectRequest(bucket=BUCKET, key=k))
+
+    def put_with_attributes():
+        r = c.put_object(oss.PutObjectRequest(
+            bucket=BUCKET, key=key, body=b"attributes", storage_class="IA",
+            server_side_encryption="AES256", tagging="team=storage&tier=2"))
+        ensure_eq(r.headers.get("x-oss-server-side-encryption"), "AES256", "SSE echoed on PUT")
+        h = head(key)
+        ensure_eq(h.storage_class, "IA", "storage class")
+        ensure_eq(h.server_side_encryption, "AES256", "SSE on HEAD")
+        ensure_eq(int(h.tagging_count), 2, "tag count")
+        return h.storage_class
+    check("put_object with storage class, SSE and tags; HEAD shows them", put_with_attributes)
+    check("a bogus storage class -> InvalidArgument", lambda: expect_error(
+        lambda: c.put_object(oss.PutObjectRequest(
+            bucket=BUCKET, key="attrs/bogus", body=b"x", storage_class="Bogus")),
+        "InvalidArgument", 400))
+
+    def tags_of(k):
+        r = c.get_object_tagging(oss.GetObjectTaggingRequest(bucket=BUCKET, key=k))
+        return sorted((t.key, t.value) for t in ((r.tag_set and r.tag_set.tags) or []))
+
+    def tagging():
+        ensure_eq(tags_of(key), [("team", "storage"), ("tier", "2")], "tags from the PUT")
+        c.put_object_tagging(oss.PutObjectTaggingRequest(
+            bucket=BUCKET, key=key,
+            tagging=oss.Tagging(tag_set=oss.TagSet(tags=[oss.Tag(key="owner", value="compat")]))))
+        ensure_eq(tags_of(key), [("owner", "compat")], "new tags")
+        ensure_eq(int(head(key).tagging_count), 1, "tag count")
+        c.delete_object_tagging(oss.DeleteObjectTaggingRequest(bucket=BUCKET, key=key))
+        ensure_eq(tags_of(key), [], "tags after delete")
+        return "ok"
+    check("put/get/delete_object_tagging", tagging)
+
+    def bucket_acl():
+        return c.get_bucket_acl(oss.GetBucketAclRequest(bucket=BUCKET)).acl
+
+    def object_acl(k):
+        return c.get_object_acl(oss.GetObjectAclRequest(bucket=BUCKET, key=k)).acl
+
+    def acls():
+        ensure_eq(bucket_acl(), "private", "new bucket")
+        ensure_eq(object_acl(key), "default", "object written without an ACL")
+        c.put_object_acl(oss.PutObjectAclRequest(bucket=BUCKET, key=key, acl="public-read"))
+        ensure_eq(object_acl(key), "public-read", "object ACL")
+        ensure_eq(anonymous_get(S, BUCKET, key), (200, b"attributes"),
+                  "anonymous GET of a public-read object")
+        c.put_object(oss.PutObjectRequest(bucket=BUCKET, key="attrs/private.bin", body=b"secret"))
+        status, body = anonymous_get(S, BUCKET, "attrs/private.bin")
+        ensure_eq(status, 403, "anonymous GET of a private object")
+        ensure(b"AccessDenied" in body, "AccessDenied in %r" % body[:200])
+        c.put_bucket_acl(oss.PutBucketAclRequest(bucket=BUCKET, acl="public-read"))
+        ensure_eq(bucket_acl(), "public-read", "bucket ACL")
+        ensure_eq(anonymous_get(S, BUCKET, "attrs/private.bin")[0], 200, "through the bucket ACL")
+        c.put_bucket_acl(oss.PutBucketAclRequest(bucket=BUCKET, acl="private"))
+        return "ok"
+    check("bucket and object ACLs, anonymous reads", acls)
+
+    def appends():
+        first, second = pattern(3000, 1), pattern(5000, 2)
+        r1 = c.append_object(oss.AppendObjectRequest(
+            bucket=BUCKET, key="attrs/log.txt", position=0, body=first))
+        ensure_eq(int(r1.next_position), 3000, "next position")
+        r2 = c.append_object(oss.AppendObjectRequest(
+            bucket=BUCKET, key="attrs/log.txt", position=r1.next_position, body=second))
+        ensure_eq(int(r2.next_position), 8000, "next position")
+        ensure_eq(int(r2.hash_crc64), crc64_of(first + second), "chained CRC-64")
+        h = head("attrs/log.txt")
+        ensure_eq(h.object_type, "Appendable", "object type")
+        body = c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="attrs/log.txt")).body.read()
+        ensure_eq(body, first + second, "body")
+        expect_error(lambda: c.append_object(oss.AppendObjectRequest(
+            bucket=BUCKET, key="attrs/log.txt", position=1, body=b"x")),
+            "PositionNotEqualToLength", 409)
+        return expect_error(lambda: c.append_object(oss.AppendObjectRequest(
+            bucket=BUCKET, key=key, position=10, body=b"x")), "ObjectNotAppendable", 409)
+    check("append_object: positions, chained CRC, errors", appends)
+
+    def sequential():
+        k = "attrs/sequential.bin"
+        req = oss.InitiateMultipartUploadRequest(bucket=BUCKET, key=k)
+        req.parameters = {"sequential": ""}
+        uid = c.initiate_multipart_upload(req).upload_id
+        p1, p2 = pattern(120 * 1024, 3), pattern(7000, 4)
+
+        def part(n, data):
+            return c.upload_part(oss.UploadPartRequest(
+                bucket=BUCKET, key=k, upload_id=uid, part_number=n, body=data))
+        expect_error(lambda: part(2, p2), "InvalidArgument", 400)
+        parts = [oss.UploadPart(part_number=1, etag=part(1, p1).etag),
+                 oss.UploadPart(part_number=2, etag=part(2, p2).etag)]
+        c.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
+            bucket=BUCKET, key=k, upload_id=uid,
+            complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts)))
+        ensure_eq(head(k).content_md5, whole_md5_b64(p1 + p2), "whole-object Content-MD5")
+        return "ok"
+    check("sequential multipart upload: ordered parts, whole-object MD5", sequential)
+    return [key, "attrs/private.bin", "attrs/log.txt", "attrs/sequential.bin"]
+
+
 def teardown(c, keys):
     def delete_all():
         for k in keys:
@@ -353,6 +459,7 @@ def main():
         keys = uploader_with_checkpoint(c, tmp)
         keys += paginators(c)
         keys += objects_and_presign(c)
+        keys += attributes_and_appends(c)
         teardown(c, keys)
         checks.done()
     finally:
