@@ -695,12 +695,12 @@ impl FileBody {
                 let file = me.file.clone();
                 let at = me.offset + done;
                 let piece = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; n];
-                    crate::fileio::read_exact_at(&file, &mut buf, at).map(|()| buf)
+                    let mut buf = PooledPiece::take(n);
+                    crate::fileio::read_exact_at(&file, buf.as_mut(), at).map(|()| buf)
                 })
                 .await
                 .map_err(std::io::Error::other)??;
-                crc.update(&piece);
+                crc.update(piece.as_ref());
                 let done = done + n as u64;
                 if done == me.len {
                     // Recorded with the last piece: the connection need not ask again.
@@ -709,10 +709,53 @@ impl FileBody {
                 if let Some(c) = &counter {
                     c.fetch_add(n as u64, Ordering::Relaxed);
                 }
-                Ok::<_, std::io::Error>(Some((Bytes::from(piece), (done, crc))))
+                Ok::<_, std::io::Error>(Some((Bytes::from_owner(piece), (done, crc))))
             }
         });
         reqwest::Body::wrap_stream(pieces)
+    }
+}
+
+/// Pieces of [`FileBody`] waiting to be reused: a piece returns here when the connection has
+/// sent and dropped it, so steady uploads neither allocate nor zero memory per piece.
+static FREE_PIECES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Most pieces kept for reuse (4 MiB).
+const MAX_FREE_PIECES: usize = 16;
+
+/// A buffer of [`FILE_CHUNK`] bytes from [`FREE_PIECES`], used for `len` of them; it goes
+/// back there when dropped.
+struct PooledPiece {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl PooledPiece {
+    fn take(len: usize) -> PooledPiece {
+        let reused = FREE_PIECES.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let buf = reused.unwrap_or_else(|| vec![0u8; FILE_CHUNK]);
+        PooledPiece { buf, len }
+    }
+}
+
+impl AsRef<[u8]> for PooledPiece {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl AsMut<[u8]> for PooledPiece {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl Drop for PooledPiece {
+    fn drop(&mut self) {
+        let mut free = FREE_PIECES.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < MAX_FREE_PIECES {
+            free.push(std::mem::take(&mut self.buf));
+        }
     }
 }
 
