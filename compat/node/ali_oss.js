@@ -612,6 +612,94 @@ async function presigned() {
   for (const k of [key, 'presign/put.txt']) await c.delete(k);
 }
 
+// Storage class, encryption, tagging, bucket and object ACLs, appends, a sequential upload and
+// anonymous reads through public-read.
+async function attributesAndAppends() {
+  const c = newClient();
+  const key = 'attrs/ia.bin';
+  const anonGet = async k => httpRequest(S, 'GET', `/${BUCKET}/${encodeURIComponent(k)}`);
+  await check('put with storage class, SSE and tags; head shows them', async () => {
+    const r = await c.put(key, Buffer.from('attributes'), {
+      headers: {
+        'x-oss-storage-class': 'IA',
+        'x-oss-server-side-encryption': 'AES256',
+        'x-oss-tagging': 'team=storage&tier=2',
+      },
+    });
+    assertEq(r.res.headers['x-oss-server-side-encryption'], 'AES256', 'SSE echoed on PUT');
+    const h = (await c.head(key)).res.headers;
+    assertEq(h['x-oss-storage-class'], 'IA', 'storage class');
+    assertEq(h['x-oss-server-side-encryption'], 'AES256', 'SSE on HEAD');
+    assertEq(h['x-oss-tagging-count'], '2', 'tag count');
+    return h['x-oss-storage-class'];
+  });
+  await check('a bogus storage class -> InvalidArgument', () =>
+    expectError(() => c.put('attrs/bogus', Buffer.from('x'), { headers: { 'x-oss-storage-class': 'Bogus' } }),
+      'InvalidArgument', 400));
+  await check('putObjectTagging / getObjectTagging / deleteObjectTagging', async () => {
+    assertEq(JSON.stringify((await c.getObjectTagging(key)).tag), JSON.stringify({ team: 'storage', tier: '2' }),
+      'tags from the PUT');
+    await c.putObjectTagging(key, { owner: 'compat' });
+    assertEq(JSON.stringify((await c.getObjectTagging(key)).tag), JSON.stringify({ owner: 'compat' }), 'new tags');
+    assertEq((await c.head(key)).res.headers['x-oss-tagging-count'], '1', 'tag count');
+    await c.deleteObjectTagging(key);
+    assertEq(JSON.stringify((await c.getObjectTagging(key)).tag), '{}', 'tags after delete');
+    return 'ok';
+  });
+  await check('bucket and object ACLs, anonymous reads', async () => {
+    assertEq((await c.getBucketACL(BUCKET)).acl, 'private', 'new bucket');
+    assertEq((await c.getACL(key)).acl, 'default', 'object written without an ACL');
+    await c.putACL(key, 'public-read');
+    assertEq((await c.getACL(key)).acl, 'public-read', 'object ACL');
+    const pub = await anonGet(key);
+    assertEq(pub.status, 200, 'anonymous GET of a public-read object');
+    assertEq(pub.body.toString(), 'attributes', 'its body');
+    await c.put('attrs/private.bin', Buffer.from('secret'));
+    const priv = await anonGet('attrs/private.bin');
+    assertEq(priv.status, 403, 'anonymous GET of a private object');
+    assert(priv.body.toString().includes('AccessDenied'), `AccessDenied in ${priv.body}`);
+    await c.putBucketACL(BUCKET, 'public-read');
+    assertEq((await c.getBucketACL(BUCKET)).acl, 'public-read', 'bucket ACL');
+    assertEq((await anonGet('attrs/private.bin')).status, 200, 'through the bucket ACL');
+    await c.putBucketACL(BUCKET, 'private');
+    return 'ok';
+  });
+  await check('append: next positions, one CRC-64, PositionNotEqualToLength, ObjectNotAppendable', async () => {
+    const first = pattern(3000, 1);
+    const second = pattern(5000, 2);
+    const r1 = await c.append('attrs/log.txt', first);
+    assertEq(String(r1.nextAppendPosition), '3000', 'next position');
+    const r2 = await c.append('attrs/log.txt', second, { position: r1.nextAppendPosition });
+    assertEq(String(r2.nextAppendPosition), '8000', 'next position');
+    const h = (await c.head('attrs/log.txt')).res.headers;
+    assertEq(h['x-oss-object-type'], 'Appendable', 'object type');
+    assertEq(h['x-oss-hash-crc64ecma'], r2.res.headers['x-oss-hash-crc64ecma'], 'CRC-64 of the whole');
+    const body = (await c.get('attrs/log.txt')).content;
+    assert(Buffer.compare(body, Buffer.concat([first, second])) === 0, 'appended bytes read back');
+    await expectError(() => c.append('attrs/log.txt', Buffer.from('x'), { position: 1 }),
+      'PositionNotEqualToLength', 409);
+    return expectError(() => c.append(key, Buffer.from('x'), { position: 10 }), 'ObjectNotAppendable', 409);
+  });
+  await check('sequential multipart upload: ordered parts, whole-object Content-MD5', async () => {
+    const k = 'attrs/sequential.bin';
+    // ali-oss has no option for it: its own signed request with the extra sub-resource.
+    const params = c._objectRequestParams('POST', k, { subres: { uploads: '', sequential: '' } });
+    params.xmlResponse = true;
+    params.successStatuses = [200];
+    const uploadId = (await c.request(params)).data.UploadId;
+    const p1 = pattern(120 * KiB, 3);
+    const p2 = pattern(7000, 4);
+    await expectError(() => c.uploadPart(k, uploadId, 2, p2, 0, p2.length), 'InvalidArgument', 400);
+    const e1 = (await c.uploadPart(k, uploadId, 1, p1, 0, p1.length)).etag;
+    const e2 = (await c.uploadPart(k, uploadId, 2, p2, 0, p2.length)).etag;
+    await c.completeMultipartUpload(k, uploadId, [{ number: 1, etag: e1 }, { number: 2, etag: e2 }]);
+    const want = require('crypto').createHash('md5').update(Buffer.concat([p1, p2])).digest('base64');
+    assertEq((await c.head(k)).res.headers['content-md5'], want, 'whole-object Content-MD5');
+    return want;
+  });
+  return [key, 'attrs/private.bin', 'attrs/log.txt', 'attrs/sequential.bin'];
+}
+
 async function cors() {
   const c = newClient();
   await check('putBucketCORS', async () => {
@@ -669,6 +757,7 @@ async function cleanup(keys) {
     await objectBasics();
     keys.push(...(await streamsAndCopies()));
     await presigned();
+    keys.push(...(await attributesAndAppends()));
     await cors();
     await cleanup(keys);
     checks.done();
