@@ -84,7 +84,10 @@ async fn scenario(op: &Operator) -> Outcome {
         .range(100..300)
         .await
         .map_err(fail("ranged read"))?;
-    check(part.to_vec() == small[100..300], "range 100..300 reads back")?;
+    check(
+        part.to_vec() == small[100..300],
+        "range 100..300 reads back",
+    )?;
     let meta = op.stat("dir/small.bin").await.map_err(fail("stat small"))?;
     check(meta.content_length() == 5_000, "stat reports the length")?;
     check(meta.etag().is_some(), "stat reports an ETag")?;
@@ -97,7 +100,9 @@ async fn scenario(op: &Operator) -> Outcome {
         .await
         .map_err(fail("writer"))?;
     for piece in big.chunks(100_000) {
-        w.write(piece.to_vec()).await.map_err(fail("writer write"))?;
+        w.write(piece.to_vec())
+            .await
+            .map_err(fail("writer write"))?;
     }
     w.close().await.map_err(fail("writer close"))?;
     let got = op.read("dir/big.bin").await.map_err(fail("read big"))?;
