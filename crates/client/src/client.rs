@@ -18,12 +18,14 @@ use time::OffsetDateTime;
 use crate::config::{Addressing, Config, Credentials, SignatureVersion};
 use crate::credentials::{CredentialsProvider, StaticProvider};
 use crate::error::{Error, Result};
+use crate::retry::Retrier;
 
 /// A client for one bucket of one OSS (or OSS-compatible) service. Cheap to clone; clones
 /// share the connection pool.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    retrier: Retrier,
 }
 
 struct Inner {
@@ -240,6 +242,7 @@ impl Client {
                 as Arc<dyn CredentialsProvider>
         });
         Ok(Client {
+            retrier: Retrier::new(config.retry.clone()),
             inner: Arc::new(Inner {
                 config,
                 http,
@@ -267,6 +270,7 @@ impl Client {
         let mut config = self.inner.config.clone();
         config.bucket = bucket.to_owned();
         Client {
+            retrier: self.retrier.clone(),
             inner: Arc::new(Inner {
                 config,
                 http: self.inner.http.clone(),
@@ -396,60 +400,70 @@ impl Client {
         self.url(bucket, Some(key), &query)
     }
 
-    /// Sends a bucket-level or object request, retrying per the configured policy.
+    /// Sends a bucket-level or object request, retrying per this client's [`Retrier`].
     pub async fn send(&self, req: Request) -> Result<Response> {
-        self.send_with_retries(
-            Some(self.bucket()),
-            req,
-            self.inner.config.retry.max_retries,
-        )
-        .await
+        self.send_with(Some(self.bucket()), req, &self.retrier)
+            .await
     }
 
-    /// Sends once, without retries (the upload engine retries parts itself, re-reading them).
+    /// Sends once, without retries (for calls whose retries need more than a resend: parts
+    /// re-read from their source, initiations that look for a lost upload first).
     pub async fn send_once(&self, req: Request) -> Result<Response> {
-        self.send_with_retries(Some(self.bucket()), req, 0).await
+        let once = self.retrier.clone().with_max_retries(0);
+        self.send_with(Some(self.bucket()), req, &once).await
     }
 
     /// Sends a service-level request (no bucket), e.g. ListBuckets.
     pub async fn send_service(&self, req: Request) -> Result<Response> {
-        self.send_with_retries(None, req, self.inner.config.retry.max_retries)
-            .await
+        self.send_with(None, req, &self.retrier).await
     }
 
     /// Sends an object read and hands back its body unread, to be consumed chunk by chunk
-    /// ([`BodyStream::chunk`]). Retries (per the configured policy) cover everything up to the
-    /// response headers; a body cut off midway is the caller's to resume.
+    /// ([`BodyStream::chunk`]). Retries cover everything up to the response headers; a body
+    /// cut off midway is the caller's to resume.
     pub async fn send_streaming(&self, req: Request) -> Result<BodyStream> {
-        let retries = self.inner.config.retry.max_retries;
-        self.retrying(&req, retries, || {
+        self.retrying(&req, &self.retrier, || {
             self.attempt_head(Some(self.bucket()), &req)
         })
         .await
     }
 
-    async fn send_with_retries(
+    /// The retrier this client's calls use.
+    pub fn retrier(&self) -> &Retrier {
+        &self.retrier
+    }
+
+    /// The same client (sharing connections and credentials) whose calls retry with
+    /// `retrier`: a transfer gives all of its calls one retry budget this way.
+    pub fn with_retrier(&self, retrier: Retrier) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            retrier,
+        }
+    }
+
+    async fn send_with(
         &self,
         bucket: Option<&str>,
         req: Request,
-        retries: u32,
+        retrier: &Retrier,
     ) -> Result<Response> {
         let req = &req;
-        self.retrying(req, retries, || async move {
+        self.retrying(req, retrier, || async move {
             let stream = self.attempt_head(bucket, req).await?;
             stream.into_response(req.max_response).await
         })
         .await
     }
 
-    /// Runs `attempt` until it succeeds, fails for good or `retries` retries are used up; a
-    /// RequestTimeTooSkewed answer corrects the clock once without counting as a retry.
-    async fn retrying<T, F, Fut>(&self, req: &Request, retries: u32, attempt: F) -> Result<T>
+    /// Runs `attempt` under `retrier`; a RequestTimeTooSkewed answer corrects the clock once
+    /// without counting as a retry.
+    async fn retrying<T, F, Fut>(&self, req: &Request, retrier: &Retrier, attempt: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let mut tries = 0;
+        let mut attempts = retrier.attempts();
         let mut skew_fixed = false;
         loop {
             match attempt().await {
@@ -461,13 +475,13 @@ impl Client {
                 {
                     skew_fixed = true;
                 }
-                Err(e) if tries < retries && e.is_retryable() => {
-                    tries += 1;
-                    let delay = self.inner.config.retry.backoff(tries);
-                    tracing::debug!(op = req.op, attempt = tries, error = %e, ?delay, "retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match attempts.next_delay(&e) {
+                    Some(delay) => {
+                        tracing::debug!(op = req.op, retry = attempts.retries(), error = %e, ?delay, "retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
             }
         }
     }

@@ -16,6 +16,7 @@ pub mod download;
 pub mod error;
 pub mod fileio;
 pub mod ops;
+pub mod retry;
 pub mod upload;
 
 pub use client::{BodyStream, Client, FileBody, Request, Response};

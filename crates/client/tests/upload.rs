@@ -646,7 +646,7 @@ async fn part_retries_resend_failed_parts_within_budget() {
     // No budget: the first failure ends the upload with the service's error.
     proxy.fail(is_upload_part, 1, 503, "ServiceUnavailable");
     let options = UploadOptions {
-        part_retries: 0,
+        part_retries: Some(0),
         parallel: 1,
         ..small_parts()
     };
@@ -836,4 +836,125 @@ async fn sources_bytes_streams_and_empty() {
             .as_deref(),
         Some("text/plain")
     );
+}
+
+/// One 503 for InitiateMultipartUpload, one for a part, one for Complete.
+fn fail_each_call_once(proxy: &FaultProxy) {
+    proxy.fail(|r| r.is_initiate(), 1, 503, "ServiceUnavailable");
+    proxy.fail(is_upload_part, 1, 503, "ServiceUnavailable");
+    proxy.fail(|r| r.is_complete(), 1, 503, "ServiceUnavailable");
+}
+
+#[tokio::test]
+async fn one_retry_budget_covers_every_call_of_an_upload() {
+    let server = Server::start().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut config = server.config("budget");
+    config.endpoint = proxy.endpoint();
+    config.retry.base_delay = Duration::from_millis(1);
+    let client = client_for(config).await;
+    let data = Bytes::from(pattern(4 * PART, 12));
+    let with_budget = |n| UploadOptions {
+        retry_budget: Some(n),
+        parallel: 1,
+        ..small_parts()
+    };
+
+    // Initiate and the part take the two retries; Complete's failure finds none left.
+    fail_each_call_once(&proxy);
+    let err = client
+        .multipart_upload("b2.bin", data.clone(), with_budget(2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ServiceUnavailable"), "{err:?}");
+    assert_eq!(proxy.faults_served(), 3);
+    assert_eq!(server.count("CompleteMultipartUpload"), 0);
+
+    // Three retries are enough for the same three failures.
+    fail_each_call_once(&proxy);
+    let out = client
+        .multipart_upload("b3.bin", data.clone(), with_budget(3))
+        .await
+        .unwrap();
+    assert_eq!(proxy.faults_served(), 6);
+    assert_eq!(out.parts_sent, 4);
+    assert_object(&client, "b3.bin", &data).await;
+
+    // The client's policy reaches parts (no separate part setting): without retries, the
+    // part's one failure ends the upload.
+    let mut config = server.config("budget");
+    config.endpoint = proxy.endpoint();
+    config.retry = osspart::RetryPolicy::none();
+    let strict = client_for(config).await;
+    proxy.fail(is_upload_part, 1, 503, "ServiceUnavailable");
+    let err = strict
+        .multipart_upload("b4.bin", data.clone(), small_parts())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ServiceUnavailable"));
+}
+
+/// Descriptors this process holds open on `path`.
+#[cfg(target_os = "linux")]
+fn open_descriptors(path: &std::path::Path) -> usize {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| *target == path)
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_dropped_upload_stops_its_tasks_and_lets_go_of_the_file() {
+    let server = Server::start().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut config = server.config("dropped");
+    config.endpoint = proxy.endpoint();
+    let client = client_for(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("src.bin");
+    std::fs::write(&file, pattern(8 * PART, 13)).unwrap();
+    let checkpoint = dir.path().join("cp.json");
+    proxy.delay_parts(Duration::from_millis(200));
+    let options = UploadOptions {
+        checkpoint: Some(CheckpointSpec::File(checkpoint.clone())),
+        parallel: 2,
+        ..small_parts()
+    };
+    let upload = client.multipart_upload("d.bin", file.as_path(), options);
+    // Dropped midway, as `timeout` or `select!` do.
+    assert!(tokio::time::timeout(Duration::from_millis(500), upload)
+        .await
+        .is_err());
+    // Tasks aborted by the drop finish unwinding on the runtime's next turns.
+    let mut open = usize::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        open = open_descriptors(&file);
+        if open == 0 {
+            break;
+        }
+    }
+    assert_eq!(open, 0, "the source file is still open");
+    // Nothing keeps saving the checkpoint: it stays as the drop left it.
+    let before = std::fs::read(&checkpoint).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), before);
+    // And the next run resumes from it.
+    proxy.clear();
+    let out = client
+        .multipart_upload(
+            "d.bin",
+            file.as_path(),
+            UploadOptions {
+                checkpoint: Some(CheckpointSpec::File(checkpoint.clone())),
+                ..small_parts()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(out.parts_kept > 0, "{out:?}");
+    assert_object(&client, "d.bin", &std::fs::read(&file).unwrap()).await;
 }

@@ -147,7 +147,7 @@ async fn run_case(server: Arc<LocalServer>, case: Case) -> Outcome {
     let options = UploadOptions {
         part_size: PART,
         parallel: case.parallel,
-        part_retries: 12,
+        part_retries: Some(12),
         ..UploadOptions::default()
     };
     let started = Instant::now();

@@ -212,7 +212,7 @@ async fn upload_one(client: Client, board: Arc<Board>, p: Planned) -> u64 {
     let options = UploadOptions {
         part_size: p.part_size,
         parallel: PARALLEL,
-        part_retries: 0,
+        part_retries: Some(0),
         progress: Some(ProgressCallback::new(move |pr| {
             sink.lock()
                 .unwrap()

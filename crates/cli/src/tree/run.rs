@@ -96,7 +96,6 @@ pub async fn run(
     let mut base = upload_flags::options(upload)?;
     base.budget = Some(budget.clone());
     base.cancel = Some(cancel.clone());
-    base.part_retries = settings.retries;
     let prefix = remote::tree_prefix(&url.key);
 
     let service = Service::connect(settings).await?;

@@ -400,7 +400,8 @@ impl Run<'_> {
         }
         let _permit = acquire(self.options, len).await;
         let mut sink = Sink::new(self, file, start);
-        let mut attempt = 0;
+        let retrier = self.client.retrier();
+        let mut attempts = retrier.attempts();
         loop {
             let from = start + sink.received();
             let range = ByteRange::FromTo(from, start + len - 1);
@@ -416,31 +417,37 @@ impl Run<'_> {
                     )))
                 }
                 Err(e) => return Err(e),
+                // A wrong length is a broken answer: worth asking again, like a cut one.
                 Ok((_, body)) if body.content_length() != Some(start + len - from) => {
-                    Err(Error::Protocol(format!(
+                    Err(Error::Transport(format!(
                         "asked for {} bytes at {from} of {}, the answer declares {:?}",
                         start + len - from,
                         self.key,
                         body.content_length()
                     )))
                 }
-                Ok((_, mut body)) => sink.copy(&mut body).await,
+                Ok((_, mut body)) => sink.copy(&mut body).await.and_then(|()| {
+                    if sink.received() == len {
+                        Ok(())
+                    } else {
+                        Err(Error::Transport(format!(
+                            "the body of bytes {from}..{} of {} ended early",
+                            start + len,
+                            self.key
+                        )))
+                    }
+                }),
             };
             match outcome {
-                Ok(()) if sink.received() == len => break,
-                Ok(()) => {}
-                Err(e) if !e.is_retryable() && !matches!(e, Error::Protocol(_)) => return Err(e),
-                Err(e) => tracing::debug!(error = %e, part = number, "range cut off; resuming"),
+                Ok(()) => break,
+                Err(e) => match attempts.next_delay(&e) {
+                    Some(delay) => {
+                        tracing::debug!(error = %e, part = number, "range cut off; resuming");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
             }
-            attempt += 1;
-            if attempt > self.client.config().retry.max_retries {
-                return Err(Error::Protocol(format!(
-                    "could not read bytes {start}..{} of {} in full",
-                    start + len,
-                    self.key
-                )));
-            }
-            tokio::time::sleep(self.client.config().retry.backoff(attempt)).await;
         }
         let parts = sink.finish().await.map_err(Error::Io)?;
         for (n, crc, len) in parts {

@@ -291,23 +291,20 @@ impl Client {
     /// Retried per the client's policy; when a retry finds the upload gone, the earlier
     /// attempt whose answer was lost did the abort, so that counts as success.
     pub async fn abort_multipart_upload(&self, key: &str, upload_id: &str) -> Result<()> {
-        let retry = &self.config().retry;
-        let mut attempt = 0;
-        loop {
-            let req = Request::new("AbortMultipartUpload", Method::DELETE, Some(key))
-                .query("uploadId", upload_id);
-            match self.send_once(req).await {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt > 0 && e.has_code(osspart_protocol::ErrorCode::NoSuchUpload) => {
-                    return Ok(())
+        self.retrier()
+            .run("AbortMultipartUpload", |retry| async move {
+                let req = Request::new("AbortMultipartUpload", Method::DELETE, Some(key))
+                    .query("uploadId", upload_id);
+                match self.send_once(req).await {
+                    Err(e)
+                        if retry > 0 && e.has_code(osspart_protocol::ErrorCode::NoSuchUpload) =>
+                    {
+                        Ok(())
+                    }
+                    other => other.map(drop),
                 }
-                Err(e) if e.is_retryable() && attempt < retry.max_retries => {
-                    attempt += 1;
-                    tokio::time::sleep(retry.backoff(attempt)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            })
+            .await
     }
 
     /// One page of ListMultipartUploads.

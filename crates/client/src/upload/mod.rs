@@ -9,8 +9,12 @@
 pub mod budget;
 pub mod cancel;
 pub mod checkpoint;
+mod checkpoint_store;
+mod completion;
+mod pipeline;
 pub mod plan;
 pub mod progress;
+mod resume;
 pub mod run;
 pub mod single;
 pub mod source;

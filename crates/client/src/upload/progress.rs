@@ -76,8 +76,9 @@ pub struct Progress {
     pub parts_total: Option<u32>,
     /// What just happened.
     pub event: ProgressEvent,
-    /// The checkpoint as of this event.
-    pub checkpoint: Option<Checkpoint>,
+    /// The checkpoint as of this event, shared (hold it to keep it; copying is the
+    /// receiver's choice).
+    pub checkpoint: Option<std::sync::Arc<Checkpoint>>,
 }
 
 type AsyncFn = dyn Fn(Progress) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;

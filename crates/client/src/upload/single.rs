@@ -102,26 +102,31 @@ impl Client {
         }
         let size = data.len() as u64;
         let crc = crc64::checksum(&data);
-        let mut attempt = 0;
+        let retrier = match options.part_retries {
+            Some(n) => self.retrier().clone().with_max_retries(n),
+            None => self.retrier().clone(),
+        };
+        let mut attempts = retrier.attempts();
         let out = loop {
             let out = self
                 .put_object_checked(name, data.clone(), &options.object, options.content_md5)
                 .await?;
             match out.crc64 {
                 Some(theirs) if theirs != crc => {
-                    attempt += 1;
                     let err = Error::Checksum {
                         what: format!("object {name}"),
                         expected: crc,
                         actual: theirs,
                     };
-                    if attempt > options.part_retries {
-                        return Err(err);
+                    match attempts.next_delay(&err) {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => return Err(err),
                     }
                 }
                 _ => break out,
             }
         };
+        let attempt = attempts.retries();
         if let Some(cb) = &options.progress {
             cb.call(Progress {
                 fraction: 1.0,

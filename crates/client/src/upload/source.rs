@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::error::{Error, Result};
 
 /// The data to upload.
 pub enum Source {
@@ -76,4 +78,63 @@ impl From<Vec<u8>> for Source {
     fn from(b: Vec<u8>) -> Self {
         Source::Bytes(Bytes::from(b))
     }
+}
+
+impl Source {
+    /// Fills `buf` with the next bytes of a stream (fewer at its end) and hands them back;
+    /// files are read while they are sent and in-memory bytes are sliced, not read.
+    pub(crate) async fn read_part(&mut self, mut buf: Vec<u8>) -> Result<Bytes> {
+        let n = match self {
+            Source::Reader(r) => read_full(r, &mut buf).await?,
+            Source::BlockingReader(r) => {
+                let mut reader = std::mem::replace(r, Box::new(std::io::empty()));
+                let (reader, filled, n) = tokio::task::spawn_blocking(move || {
+                    let n = read_full_blocking(&mut *reader, &mut buf);
+                    (reader, buf, n)
+                })
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                *r = reader;
+                buf = filled;
+                n?
+            }
+            Source::File(_) | Source::Bytes(_) => {
+                return Err(Error::InvalidArgument(
+                    "file and in-memory parts are not read into buffers".into(),
+                ))
+            }
+        };
+        buf.truncate(n);
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// Fills `buf` from a blocking stream; returns how many bytes were read (less at the end).
+fn read_full_blocking(r: &mut (dyn std::io::Read + Send), buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(filled)
+}
+
+/// Fills `buf` from a stream; returns how many bytes were read (less at the end).
+async fn read_full(
+    r: &mut (dyn tokio::io::AsyncRead + Send + Unpin),
+    buf: &mut [u8],
+) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = r.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
