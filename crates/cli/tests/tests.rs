@@ -10,6 +10,7 @@ mod credentials;
 mod download;
 
 mod home;
+mod memory;
 
 mod cli;
 mod object_flags;
