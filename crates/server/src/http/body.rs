@@ -14,7 +14,7 @@ use osspart_protocol::ErrorCode;
 use sha2::Sha256;
 
 use super::error::ApiError;
-use crate::store::{FinishedBlob, Md5Chain, Store};
+use crate::store::{FinishedBlob, Md5Chain, Store, StoreError, WrittenBlock};
 
 tokio::task_local! {
     /// How long a body may stall between two chunks before the request fails; set for each
@@ -175,6 +175,9 @@ pub async fn ingest_chained(
         writer.continue_chain(chain);
     }
     let mut sha = checks.content_sha256.map(|_| Sha256::new());
+    // The block being hashed and written on a blocking thread while the next one fills: at
+    // most one per body, so its bytes reach the file (and the digests) in order.
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<WrittenBlock, StoreError>>> = None;
     while let Some(chunk) = next_chunk(body).await? {
         if writer.len() + chunk.len() as u64 > max {
             return Err(too_large(writer.len() + chunk.len() as u64, max));
@@ -182,7 +185,22 @@ pub async fn ingest_chained(
         if let Some(h) = sha.as_mut() {
             h.update(&chunk);
         }
-        writer.write(&chunk)?;
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
+            let n = writer.buffer(rest)?;
+            rest = rest.get(n..).unwrap_or_default();
+            if writer.has_full_block() {
+                if let Some(done) = in_flight.take() {
+                    writer.block_written(join_block(done).await?)?;
+                }
+                if let Some(job) = writer.take_full_block()? {
+                    in_flight = Some(tokio::task::spawn_blocking(move || job.run()));
+                }
+            }
+        }
+    }
+    if let Some(done) = in_flight.take() {
+        writer.block_written(join_block(done).await?)?;
     }
     if let Some(n) = checks.content_length {
         if writer.len() != n {
@@ -199,6 +217,16 @@ pub async fn ingest_chained(
     };
     checks.verify(Some(blob.md5), sha.map(|h| h.finalize().into()))?;
     Ok(blob)
+}
+
+/// Waits for a block write on the blocking pool.
+async fn join_block(
+    handle: tokio::task::JoinHandle<Result<WrittenBlock, StoreError>>,
+) -> Result<WrittenBlock, ApiError> {
+    let done = handle
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::InternalError))??;
+    Ok(done)
 }
 
 /// Collects a small body (XML) of at most `max` bytes, checking the headers' promises.

@@ -7,7 +7,8 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+#[cfg(not(unix))]
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use md5::digest::common::hazmat::{SerializableState, SerializedState};
@@ -15,10 +16,10 @@ use md5::{Digest, Md5};
 use osspart_protocol::crc64::Crc64;
 
 use super::ownership::{private_dir_builder, private_file_options};
-use super::StoreError;
+use body_md5::BodyMd5;
 
-/// Bytes buffered before a write reaches the file.
-const WRITE_BUFFER: usize = 256 * 1024;
+mod body_md5;
+use super::StoreError;
 
 /// Name of a blob file: 32 lower-case hex characters (128 random bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,47 +198,286 @@ pub struct ChainedMd5 {
 /// inline limit (such a body is kept in the database, see [`super::inline`]), in a file under
 /// `tmp/` once it does not.
 ///
+/// A file body is gathered into aligned blocks of [`BLOCK_SIZE`]; each full block becomes a
+/// [`BlockWrite`] that hashes the block and writes it with one positioned write (direct I/O
+/// where the file system takes it, so the bytes are not copied into the page cache). An async
+/// caller runs those on a blocking thread, one at a time per body, while the next block fills
+/// ([`buffer`](BlobWriter::buffer), [`take_full_block`](BlobWriter::take_full_block),
+/// [`block_written`](BlobWriter::block_written)); [`write`](BlobWriter::write) does all of it
+/// in place for blocking callers.
+///
 /// Dropping it without [`finish`](BlobWriter::finish) deletes any temporary file, so a failed
 /// or truncated body leaves nothing behind.
 pub struct BlobWriter {
     id: BlobId,
     layout: Layout,
-    md5: Md5,
-    crc: Crc64,
-    /// The sequential upload's chain this body continues, with the state it started from.
-    chain: Option<(Vec<u8>, Md5Chain)>,
+    /// Bytes received so far.
+    len: u64,
+    /// The running digests; away while a [`BlockWrite`] holds them.
+    hashes: Option<Hashes>,
     /// Largest body kept in memory (and then in the database).
     inline_max: u64,
     sink: Sink,
 }
 
+/// The running digests of one body. They travel with its blocks, so the bytes are hashed in
+/// order on the thread that writes them, while they are still in the cache.
+struct Hashes {
+    md5: BodyMd5,
+    crc: Crc64,
+    /// The sequential upload's chain this body continues, with the state it started from.
+    chain: Option<(Vec<u8>, Md5Chain)>,
+}
+
+impl Hashes {
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        self.crc.update(data);
+        if let Some((_, chain)) = &mut self.chain {
+            chain.update(data);
+        }
+    }
+}
+
 /// Where received bytes go.
 enum Sink {
-    /// Still small enough to be stored inline.
+    /// Still small enough to be stored inline (not hashed until the body ends).
     Memory(Vec<u8>),
     /// Spilled to `tmp/`.
     File(TmpFile),
 }
 
+/// Bytes of a file body written at once: one positioned write per block, so per-call costs
+/// vanish, while a body in flight holds at most two blocks (one filling, one being written).
+const BLOCK_SIZE: usize = 1 << 20;
+
+/// Alignment of a block's memory and of direct writes' offsets and lengths.
+const BLOCK_ALIGN: usize = 4096;
+
+/// Blocks kept for reuse once their body ends: fresh memory costs a page fault per 4 KiB.
+const POOLED_BLOCKS: usize = 16;
+
+static BLOCK_POOL: std::sync::Mutex<Vec<Block>> = std::sync::Mutex::new(Vec::new());
+
+/// Up to [`BLOCK_SIZE`] received bytes in memory aligned to [`BLOCK_ALIGN`].
+struct Block {
+    mem: Vec<u8>,
+    /// Offset of the aligned region in `mem`.
+    start: usize,
+    /// Bytes filled.
+    len: usize,
+}
+
+impl Block {
+    /// An empty block from the pool, or a new one.
+    fn take() -> Block {
+        let pooled = BLOCK_POOL.lock().ok().and_then(|mut pool| pool.pop());
+        pooled.unwrap_or_else(|| {
+            let mem = vec![0u8; BLOCK_SIZE + BLOCK_ALIGN];
+            // Should the alignment be unknowable, direct writes of this block are refused by
+            // the kernel and fall back to buffered ones.
+            let start = mem.as_ptr().align_offset(BLOCK_ALIGN);
+            let start = if start < BLOCK_ALIGN { start } else { 0 };
+            Block { mem, start, len: 0 }
+        })
+    }
+
+    /// Returns the block to the pool (emptied), unless the pool is full.
+    fn recycle(mut self) {
+        self.len = 0;
+        if let Ok(mut pool) = BLOCK_POOL.lock() {
+            if pool.len() < POOLED_BLOCKS {
+                pool.push(self);
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.mem
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+
+    fn is_full(&self) -> bool {
+        self.len >= BLOCK_SIZE
+    }
+
+    /// Copies as much of `data` as fits; returns how much that was.
+    fn fill(&mut self, data: &[u8]) -> usize {
+        let spare = self
+            .mem
+            .get_mut(self.start + self.len..self.start + BLOCK_SIZE)
+            .unwrap_or_default();
+        let n = spare.len().min(data.len());
+        if let (Some(dst), Some(src)) = (spare.get_mut(..n), data.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.len += n;
+        n
+    }
+}
+
+/// The open temporary file of a body, shared with the block writes in flight.
+struct BodyFile {
+    /// Opened normally: writes that direct I/O cannot take, the tail, fsync.
+    buffered: File,
+    /// The same file opened for direct I/O (Linux, when the file system supports it).
+    direct: Option<File>,
+    /// Set when a direct write was refused; later blocks go through `buffered`.
+    direct_refused: std::sync::atomic::AtomicBool,
+}
+
+impl BodyFile {
+    fn open(path: &Path) -> Result<BodyFile, StoreError> {
+        let buffered = private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(BodyFile {
+            buffered,
+            direct: open_direct(path),
+            direct_refused: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Writes `data` at `offset`: directly when the file, the memory and the extent allow it
+    /// (no copy into the page cache; the bytes go to the device now, so the final fsync has
+    /// little left to do), else through the page cache.
+    fn write_at(&self, data: &[u8], offset: u64) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let aligned = (data.as_ptr() as usize).is_multiple_of(BLOCK_ALIGN)
+            && data.len().is_multiple_of(BLOCK_ALIGN)
+            && offset.is_multiple_of(BLOCK_ALIGN as u64);
+        if let Some(direct) = self.direct.as_ref() {
+            if aligned && !data.is_empty() && !self.direct_refused.load(Ordering::Relaxed) {
+                match write_all_at(direct, data, offset) {
+                    Ok(()) => return Ok(()),
+                    // Not for this file system or this memory after all: the buffered path
+                    // rewrites the whole extent.
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                        self.direct_refused.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        write_all_at(&self.buffered, data, offset)?;
+        Ok(())
+    }
+
+    /// Whether written bytes sit in the page cache (no direct I/O), so background syncs help.
+    fn is_buffered(&self) -> bool {
+        self.direct.is_none()
+            || self
+                .direct_refused
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A second handle on `path` for direct I/O, where the platform and file system offer it.
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> Option<File> {
+    None
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(not(unix))]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(data)
+}
+
+/// One full block of a file body on its way to disk: [`run`](BlockWrite::run) it on a
+/// thread that may block, then hand the result to [`BlobWriter::block_written`].
+pub struct BlockWrite {
+    file: std::sync::Arc<BodyFile>,
+    block: Block,
+    offset: u64,
+    hashes: Hashes,
+}
+
+impl fmt::Debug for BlockWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockWrite")
+            .field("offset", &self.offset)
+            .field("len", &self.block.len)
+            .finish()
+    }
+}
+
+impl BlockWrite {
+    /// Hashes the block and writes it at its place in the file (blocking).
+    pub fn run(mut self) -> Result<WrittenBlock, StoreError> {
+        self.hashes.update(self.block.bytes());
+        self.file.write_at(self.block.bytes(), self.offset)?;
+        Ok(WrittenBlock {
+            block: self.block,
+            hashes: self.hashes,
+        })
+    }
+}
+
+/// A block [`BlockWrite::run`] wrote, with the body's digests; give it back to its writer.
+pub struct WrittenBlock {
+    block: Block,
+    hashes: Hashes,
+}
+
+impl fmt::Debug for WrittenBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrittenBlock")
+            .field("len", &self.block.len)
+            .finish()
+    }
+}
+
 /// A body being written to `tmp/`.
 struct TmpFile {
-    file: Option<BufWriter<File>>,
+    /// The file, until [`finish`](TmpFile::finish) takes it.
+    file: Option<std::sync::Arc<BodyFile>>,
     path: PathBuf,
-    /// Bytes handed to a background `fdatasync` so far.
+    /// The block being filled.
+    block: Option<Block>,
+    /// A written block kept for this body's next one.
+    spare: Option<Block>,
+    /// Bytes received in memory before the body spilled, still to be copied into blocks,
+    /// and how many of them were.
+    backlog: Vec<u8>,
+    backlog_done: usize,
+    /// Bytes handed to block writes so far: the file offset of the block being filled.
+    written: u64,
+    /// Bytes handed to a background `fdatasync` so far (buffered writes only).
     sync_requested: u64,
     /// The background sync in flight, if any: it pushes received bytes to disk while the
-    /// rest of the body arrives, so `finish` waits for little more than the tail.
+    /// rest of the body arrives, so `finish` waits for little more than the tail. Direct
+    /// writes need none: their bytes are on the device already.
     background_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
-/// Received bytes that trigger a background sync of what is written so far.
+/// Received bytes that trigger a background sync of what is written so far (buffered writes).
 const EARLY_SYNC_EVERY: u64 = 2 * 1024 * 1024;
 
 impl fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlobWriter")
             .field("id", &self.id)
-            .field("len", &self.crc.len())
+            .field("len", &self.len)
             .field("inline", &matches!(self.sink, Sink::Memory(_)))
             .finish()
     }
@@ -248,40 +488,84 @@ fn finished_error() -> StoreError {
     std::io::Error::other("temporary body file used after it was finished").into()
 }
 
+/// The digests were asked for while a block write still holds them: a bug in the caller.
+fn hashes_away_error() -> StoreError {
+    std::io::Error::other("a block write of this body has not been handed back").into()
+}
+
 impl TmpFile {
-    fn create(layout: &Layout, id: &BlobId) -> Result<TmpFile, StoreError> {
+    fn create(layout: &Layout, id: &BlobId, backlog: Vec<u8>) -> Result<TmpFile, StoreError> {
         let path = layout.tmp_dir().join(id.as_str());
-        let file = private_file_options()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = BodyFile::open(&path)?;
         Ok(TmpFile {
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(std::sync::Arc::new(file)),
             path,
+            block: None,
+            spare: None,
+            backlog,
+            backlog_done: 0,
+            written: 0,
             sync_requested: 0,
             background_sync: None,
         })
     }
 
-    /// The file, until [`finish`](TmpFile::finish) takes it.
-    fn open_file(&mut self) -> Result<&mut BufWriter<File>, StoreError> {
-        self.file.as_mut().ok_or_else(finished_error)
+    /// Copies as much of `data` as the block being filled takes (after any backlog);
+    /// returns how much that was, 0 only when the block is full.
+    fn fill(&mut self, data: &[u8]) -> usize {
+        let spare = &mut self.spare;
+        let block = self
+            .block
+            .get_or_insert_with(|| spare.take().unwrap_or_else(Block::take));
+        while let Some(rest) = self
+            .backlog
+            .get(self.backlog_done..)
+            .filter(|r| !r.is_empty())
+        {
+            if block.is_full() {
+                return 0;
+            }
+            self.backlog_done += block.fill(rest);
+        }
+        block.fill(data)
     }
 
-    /// Appends `data`; `len` is the body's length after it.
-    fn write(&mut self, data: &[u8], len: u64) -> Result<(), StoreError> {
-        self.open_file()?.write_all(data)?;
+    fn has_full_block(&self) -> bool {
+        self.block.as_ref().is_some_and(Block::is_full)
+    }
+
+    /// The full block, if any, with the file and the offset it goes to.
+    fn take_full_block(
+        &mut self,
+    ) -> Result<Option<(std::sync::Arc<BodyFile>, Block, u64)>, StoreError> {
+        if !self.has_full_block() {
+            return Ok(None);
+        }
+        let file = self.file.clone().ok_or_else(finished_error)?;
+        Ok(self.block.take().map(|block| {
+            let offset = self.written;
+            self.written += block.len as u64;
+            (file, block, offset)
+        }))
+    }
+
+    /// Takes back a written block; starts a background sync when buffered bytes are due.
+    fn block_written(&mut self, mut block: Block) -> Result<(), StoreError> {
+        block.len = 0;
+        if let Some(extra) = self.spare.replace(block) {
+            extra.recycle();
+        }
+        let Some(file) = self.file.clone() else {
+            return Ok(());
+        };
         let idle = self
             .background_sync
             .as_ref()
             .is_none_or(|h| h.is_finished());
-        if idle && len - self.sync_requested >= EARLY_SYNC_EVERY {
+        if file.is_buffered() && idle && self.written - self.sync_requested >= EARLY_SYNC_EVERY {
             self.join_background_sync()?;
-            let file = self.open_file()?;
-            file.flush()?;
-            let handle = file.get_ref().try_clone()?;
-            self.sync_requested = len;
-            self.background_sync = Some(std::thread::spawn(move || handle.sync_data()));
+            self.sync_requested = self.written;
+            self.background_sync = Some(std::thread::spawn(move || file.buffered.sync_data()));
         }
         Ok(())
     }
@@ -294,12 +578,38 @@ impl TmpFile {
         Ok(())
     }
 
-    /// fsync, rename into `blobs/`, fsync the shard directory; returns the blob's path.
-    fn finish(mut self, layout: &Layout, id: &BlobId) -> Result<BlobGuard, StoreError> {
+    /// Writes what is left (blocking), fsyncs, renames into `blobs/` and fsyncs the shard
+    /// directory; returns the blob's guard.
+    fn finish(
+        mut self,
+        layout: &Layout,
+        id: &BlobId,
+        hashes: &mut Hashes,
+    ) -> Result<BlobGuard, StoreError> {
+        // Whatever the caller left unwritten: full blocks, then the tail.
+        loop {
+            let taken = self.fill(&[]);
+            if let Some((file, block, offset)) = self.take_full_block()? {
+                hashes.update(block.bytes());
+                file.write_at(block.bytes(), offset)?;
+                self.block_written(block)?;
+            } else if taken == 0 {
+                break;
+            }
+        }
+        let file = self.file.take().ok_or_else(finished_error)?;
+        if let Some(tail) = self.block.take() {
+            let bytes = tail.bytes();
+            hashes.update(bytes);
+            // The aligned head of the tail can still go direct; the last < 4 KiB cannot.
+            let head = bytes.len() - bytes.len() % BLOCK_ALIGN;
+            let (direct, rest) = bytes.split_at(head);
+            file.write_at(direct, self.written)?;
+            write_all_at(&file.buffered, rest, self.written + head as u64)?;
+            tail.recycle();
+        }
         self.join_background_sync()?;
-        let buffered = self.file.take().ok_or_else(finished_error)?;
-        let file = buffered.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        file.buffered.sync_all()?;
         drop(file);
         let shard = layout.shard_dir(id);
         let path = shard.join(id.as_str());
@@ -313,9 +623,12 @@ impl TmpFile {
 
 impl Drop for TmpFile {
     fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            // Not finished: discard what was received. Unwritten buffer contents do not matter.
-            drop(file.into_parts());
+        for block in [self.block.take(), self.spare.take()].into_iter().flatten() {
+            block.recycle();
+        }
+        if self.file.take().is_some() {
+            // Not finished: discard what was received. A block write still in flight only
+            // writes into the unlinked file.
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -336,57 +649,124 @@ impl BlobWriter {
     ) -> Result<BlobWriter, StoreError> {
         let id = BlobId::random();
         let sink = match expected {
-            Some(n) if n > inline_max => Sink::File(TmpFile::create(layout, &id)?),
+            Some(n) if n > inline_max => Sink::File(TmpFile::create(layout, &id, Vec::new())?),
             Some(n) => Sink::Memory(Vec::with_capacity(n as usize)),
             None => Sink::Memory(Vec::new()),
         };
         Ok(BlobWriter {
             id,
             layout: layout.clone(),
-            md5: Md5::new(),
-            crc: Crc64::new(),
-            chain: None,
+            len: 0,
+            hashes: Some(Hashes {
+                md5: BodyMd5::new(),
+                crc: Crc64::new(),
+                chain: None,
+            }),
             inline_max,
             sink,
         })
     }
 
-    /// Appends `data` to the body.
+    /// Appends `data` to the body, writing full blocks in place (blocking).
     pub fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        let len = self.len() + data.len() as u64;
-        if let Sink::Memory(buf) = &mut self.sink {
-            if len > self.inline_max {
-                let mut file = TmpFile::create(&self.layout, &self.id)?;
-                file.write(buf, buf.len() as u64)?;
-                self.sink = Sink::File(file);
+        let mut rest = data;
+        loop {
+            let n = self.buffer(rest)?;
+            rest = rest.get(n..).unwrap_or_default();
+            if let Some(job) = self.take_full_block()? {
+                let done = job.run()?;
+                self.block_written(done)?;
+            } else if rest.is_empty() {
+                return Ok(());
             }
         }
+    }
+
+    /// Takes as much of `data` as fits before a block must be written (no I/O); returns how
+    /// much that was, 0 only when [`take_full_block`](BlobWriter::take_full_block) has a
+    /// block for the caller. A body growing past the inline limit moves to a file here.
+    pub fn buffer(&mut self, data: &[u8]) -> Result<usize, StoreError> {
+        if let Sink::Memory(buf) = &mut self.sink {
+            if self.len + data.len() as u64 > self.inline_max {
+                let backlog = std::mem::take(buf);
+                self.sink = Sink::File(TmpFile::create(&self.layout, &self.id, backlog)?);
+            }
+        }
+        let n = match &mut self.sink {
+            Sink::Memory(buf) => {
+                buf.extend_from_slice(data);
+                data.len()
+            }
+            Sink::File(file) => file.fill(data),
+        };
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    /// Whether a full block waits to be taken by
+    /// [`take_full_block`](BlobWriter::take_full_block).
+    pub fn has_full_block(&self) -> bool {
+        matches!(&self.sink, Sink::File(f) if f.has_full_block())
+    }
+
+    /// The full block to write next, if one is waiting. The previous block's
+    /// [`WrittenBlock`] must have been handed back first: it carries the digests.
+    pub fn take_full_block(&mut self) -> Result<Option<BlockWrite>, StoreError> {
+        let Sink::File(file) = &mut self.sink else {
+            return Ok(None);
+        };
+        if !file.has_full_block() {
+            return Ok(None);
+        }
+        if self.hashes.is_none() {
+            return Err(hashes_away_error());
+        }
+        let Some((file, block, offset)) = file.take_full_block()? else {
+            return Ok(None);
+        };
+        let hashes = self.hashes.take().ok_or_else(hashes_away_error)?;
+        Ok(Some(BlockWrite {
+            file,
+            block,
+            offset,
+            hashes,
+        }))
+    }
+
+    /// Takes back a block [`BlockWrite::run`] wrote, with the digests it carried.
+    pub fn block_written(&mut self, done: WrittenBlock) -> Result<(), StoreError> {
+        self.hashes = Some(done.hashes);
         match &mut self.sink {
-            Sink::Memory(buf) => buf.extend_from_slice(data),
-            Sink::File(file) => file.write(data, len)?,
+            Sink::File(file) => file.block_written(done.block),
+            Sink::Memory(_) => {
+                done.block.recycle();
+                Ok(())
+            }
         }
-        self.md5.update(data);
-        self.crc.update(data);
-        if let Some((_, chain)) = &mut self.chain {
-            chain.update(data);
-        }
-        Ok(())
+    }
+
+    /// Whether the digests are away with a block write (tests).
+    #[cfg(test)]
+    fn digests_away(&self) -> bool {
+        self.hashes.is_none()
     }
 
     /// Makes this body the continuation of `chain` (a part of a sequential upload); call before
     /// the first write.
     pub fn continue_chain(&mut self, chain: Md5Chain) {
-        self.chain = Some((chain.state(), chain));
+        if let Some(hashes) = self.hashes.as_mut() {
+            hashes.chain = Some((chain.state(), chain));
+        }
     }
 
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
-        self.crc.len()
+        self.len
     }
 
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
-        self.crc.is_empty()
+        self.len == 0
     }
 
     /// Whether the body so far is held in memory, to be stored inline; then
@@ -396,32 +776,37 @@ impl BlobWriter {
     }
 
     /// Ends the body. An inline body is returned as is (the commit that records it makes it
-    /// durable); a file is made durable under `blobs/`: fsync the file, rename it out of
-    /// `tmp/`, fsync the shard directory. The blob is not yet referenced by any row; hand it
-    /// to a `Store` call, which records it (or deletes it if the call fails).
+    /// durable); a file gets its last bytes written and is made durable under `blobs/`: fsync
+    /// the file, rename it out of `tmp/`, fsync the shard directory. The blob is not yet
+    /// referenced by any row; hand it to a `Store` call, which records it (or deletes it if the
+    /// call fails). Every [`BlockWrite`] taken must have been handed back.
     pub fn finish(self) -> Result<FinishedBlob, StoreError> {
         let BlobWriter {
             id,
             layout,
-            md5,
-            crc,
             sink,
-            chain,
+            hashes,
+            len,
             ..
         } = self;
+        let mut hashes = hashes.ok_or_else(hashes_away_error)?;
         let (id, body) = match sink {
-            Sink::Memory(bytes) => (BlobId::ordered(), Body::Inline(bytes)),
+            Sink::Memory(bytes) => {
+                hashes.update(&bytes);
+                (BlobId::ordered(), Body::Inline(bytes))
+            }
             Sink::File(file) => {
-                let body = Body::File(file.finish(&layout, &id)?);
+                let body = Body::File(file.finish(&layout, &id, &mut hashes)?);
                 (id, body)
             }
         };
+        debug_assert_eq!(hashes.crc.len(), len);
         Ok(FinishedBlob {
             id,
-            size: crc.len(),
-            md5: md5.finalize().into(),
-            crc64: crc.value(),
-            chain: chain.map(|(base, chain)| ChainedMd5 {
+            size: len,
+            md5: hashes.md5.finalize(),
+            crc64: hashes.crc.value(),
+            chain: hashes.chain.map(|(base, chain)| ChainedMd5 {
                 base,
                 state: chain.state(),
             }),
@@ -614,6 +999,81 @@ mod tests {
         blob.discard();
         assert_eq!(count_files(&layout.blobs_dir()), 0);
         assert_eq!(count_files(&layout.tmp_dir()), 0);
+    }
+
+    /// Bytes that differ at every block boundary.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    fn assert_blob(layout: &Layout, blob: &FinishedBlob, data: &[u8]) {
+        use md5::{Digest, Md5};
+        assert_eq!(blob.size, data.len() as u64);
+        assert_eq!(blob.md5, <[u8; 16]>::from(Md5::digest(data)));
+        assert_eq!(blob.crc64, osspart_protocol::crc64::checksum(data));
+        assert_eq!(fs::read(layout.blob_path(&blob.id)).unwrap(), data);
+    }
+
+    #[test]
+    fn bodies_across_blocks_hash_and_land_whole() {
+        let (_dir, layout) = layout();
+        for len in [
+            BLOCK_SIZE - 1,
+            BLOCK_SIZE,
+            BLOCK_SIZE + 1,
+            3 * BLOCK_SIZE + BLOCK_ALIGN + 17,
+        ] {
+            let data = pattern(len);
+            for chunk in [1000, 64 * 1024, 3 * BLOCK_SIZE] {
+                // Blocking writes.
+                let mut w = BlobWriter::create(&layout, 100, None).unwrap();
+                for piece in data.chunks(chunk) {
+                    w.write(piece).unwrap();
+                }
+                let blob = w.finish().unwrap();
+                assert_blob(&layout, &blob, &data);
+
+                // The async caller's steps: buffer, then one block write at a time.
+                let mut w = BlobWriter::create(&layout, 100, Some(len as u64)).unwrap();
+                let mut in_flight: Option<BlockWrite> = None;
+                for piece in data.chunks(chunk) {
+                    let mut rest = piece;
+                    while !rest.is_empty() {
+                        let n = w.buffer(rest).unwrap();
+                        rest = &rest[n..];
+                        if w.has_full_block() {
+                            if let Some(job) = in_flight.take() {
+                                w.block_written(job.run().unwrap()).unwrap();
+                            }
+                            in_flight = w.take_full_block().unwrap();
+                            assert!(in_flight.is_some());
+                            // The digests travel with the block: a second one must wait.
+                            assert!(w.digests_away());
+                        }
+                    }
+                }
+                if let Some(job) = in_flight.take() {
+                    w.block_written(job.run().unwrap()).unwrap();
+                }
+                let blob = w.finish().unwrap();
+                assert_blob(&layout, &blob, &data);
+            }
+        }
+        assert_eq!(count_files(&layout.tmp_dir()), 0);
+    }
+
+    #[test]
+    fn an_inline_limit_above_a_block_spills_through_blocks() {
+        let (_dir, layout) = layout();
+        let data = pattern(3 * BLOCK_SIZE + 5);
+        let limit = (2 * BLOCK_SIZE + 3) as u64;
+        let mut w = BlobWriter::create(&layout, limit, None).unwrap();
+        for piece in data.chunks(256 * 1024 + 1) {
+            w.write(piece).unwrap();
+        }
+        assert!(!w.is_inline());
+        let blob = w.finish().unwrap();
+        assert_blob(&layout, &blob, &data);
     }
 
     #[test]

@@ -35,7 +35,9 @@ use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use blobs::{BlobId, BlobReader, BlobWriter, ChainedMd5, FinishedBlob, Md5Chain};
+pub use blobs::{
+    BlobId, BlobReader, BlobWriter, BlockWrite, ChainedMd5, FinishedBlob, Md5Chain, WrittenBlock,
+};
 pub use inline::DEFAULT_INLINE_MAX;
 pub use recovery::RecoveryReport;
 
