@@ -361,6 +361,44 @@ pub struct PreflightRequest {
     pub headers: Vec<String>,
 }
 
+/// The name of every operation, in [`Operation::index`] order.
+pub const OPERATION_NAMES: [&str; 34] = [
+    "ListBuckets",
+    "PutBucket",
+    "PutBucketAcl",
+    "GetBucketAcl",
+    "HeadBucket",
+    "GetBucketInfo",
+    "GetBucketLocation",
+    "DeleteBucket",
+    "PutBucketCors",
+    "GetBucketCors",
+    "DeleteBucketCors",
+    "ListObjects",
+    "ListObjectsV2",
+    "DeleteMultipleObjects",
+    "ListMultipartUploads",
+    "PutObject",
+    "AppendObject",
+    "CopyObject",
+    "GetObject",
+    "HeadObject",
+    "GetObjectMeta",
+    "GetObjectAcl",
+    "PutObjectAcl",
+    "GetObjectTagging",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "DeleteObject",
+    "InitiateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "Preflight",
+];
+
 /// A parsed request.
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // each variant is the OSS API of the same name
@@ -467,41 +505,50 @@ pub enum Operation {
 impl Operation {
     /// The OSS API name, for logs.
     pub fn name(&self) -> &'static str {
+        OPERATION_NAMES
+            .get(self.index())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Position of this operation's name in [`OPERATION_NAMES`] (for per-operation counters
+    /// kept in a plain array).
+    pub fn index(&self) -> usize {
         match self {
-            Operation::ListBuckets { .. } => "ListBuckets",
-            Operation::PutBucket { .. } => "PutBucket",
-            Operation::PutBucketAcl { .. } => "PutBucketAcl",
-            Operation::GetBucketAcl { .. } => "GetBucketAcl",
-            Operation::HeadBucket { .. } => "HeadBucket",
-            Operation::GetBucketInfo { .. } => "GetBucketInfo",
-            Operation::GetBucketLocation { .. } => "GetBucketLocation",
-            Operation::DeleteBucket { .. } => "DeleteBucket",
-            Operation::PutBucketCors { .. } => "PutBucketCors",
-            Operation::GetBucketCors { .. } => "GetBucketCors",
-            Operation::DeleteBucketCors { .. } => "DeleteBucketCors",
-            Operation::ListObjects { .. } => "ListObjects",
-            Operation::ListObjectsV2(_) => "ListObjectsV2",
-            Operation::DeleteMultipleObjects { .. } => "DeleteMultipleObjects",
-            Operation::ListMultipartUploads(_) => "ListMultipartUploads",
-            Operation::PutObject(_) => "PutObject",
-            Operation::AppendObject(_) => "AppendObject",
-            Operation::CopyObject(_) => "CopyObject",
-            Operation::GetObject(_) => "GetObject",
-            Operation::HeadObject { .. } => "HeadObject",
-            Operation::GetObjectMeta { .. } => "GetObjectMeta",
-            Operation::GetObjectAcl { .. } => "GetObjectAcl",
-            Operation::PutObjectAcl { .. } => "PutObjectAcl",
-            Operation::GetObjectTagging { .. } => "GetObjectTagging",
-            Operation::PutObjectTagging { .. } => "PutObjectTagging",
-            Operation::DeleteObjectTagging { .. } => "DeleteObjectTagging",
-            Operation::DeleteObject { .. } => "DeleteObject",
-            Operation::InitiateMultipartUpload(_) => "InitiateMultipartUpload",
-            Operation::UploadPart(_) => "UploadPart",
-            Operation::UploadPartCopy(_) => "UploadPartCopy",
-            Operation::CompleteMultipartUpload(_) => "CompleteMultipartUpload",
-            Operation::AbortMultipartUpload { .. } => "AbortMultipartUpload",
-            Operation::ListParts(_) => "ListParts",
-            Operation::Preflight(_) => "Preflight",
+            Operation::ListBuckets { .. } => 0,
+            Operation::PutBucket { .. } => 1,
+            Operation::PutBucketAcl { .. } => 2,
+            Operation::GetBucketAcl { .. } => 3,
+            Operation::HeadBucket { .. } => 4,
+            Operation::GetBucketInfo { .. } => 5,
+            Operation::GetBucketLocation { .. } => 6,
+            Operation::DeleteBucket { .. } => 7,
+            Operation::PutBucketCors { .. } => 8,
+            Operation::GetBucketCors { .. } => 9,
+            Operation::DeleteBucketCors { .. } => 10,
+            Operation::ListObjects { .. } => 11,
+            Operation::ListObjectsV2(_) => 12,
+            Operation::DeleteMultipleObjects { .. } => 13,
+            Operation::ListMultipartUploads(_) => 14,
+            Operation::PutObject(_) => 15,
+            Operation::AppendObject(_) => 16,
+            Operation::CopyObject(_) => 17,
+            Operation::GetObject(_) => 18,
+            Operation::HeadObject { .. } => 19,
+            Operation::GetObjectMeta { .. } => 20,
+            Operation::GetObjectAcl { .. } => 21,
+            Operation::PutObjectAcl { .. } => 22,
+            Operation::GetObjectTagging { .. } => 23,
+            Operation::PutObjectTagging { .. } => 24,
+            Operation::DeleteObjectTagging { .. } => 25,
+            Operation::DeleteObject { .. } => 26,
+            Operation::InitiateMultipartUpload(_) => 27,
+            Operation::UploadPart(_) => 28,
+            Operation::UploadPartCopy(_) => 29,
+            Operation::CompleteMultipartUpload(_) => 30,
+            Operation::AbortMultipartUpload { .. } => 31,
+            Operation::ListParts(_) => 32,
+            Operation::Preflight(_) => 33,
         }
     }
 
@@ -1268,5 +1315,13 @@ mod tests {
             check_single_headers(&h).unwrap_err().code,
             ErrorCode::InvalidDigest
         );
+    }
+
+    #[test]
+    fn operation_names_are_distinct() {
+        let mut names = OPERATION_NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), OPERATION_NAMES.len());
     }
 }

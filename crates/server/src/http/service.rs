@@ -17,7 +17,7 @@ use super::addressing::{self, Target};
 use super::auth;
 use super::body;
 use super::error::ApiError;
-use super::operation::{self, Operation, Query};
+use super::operation::{self, Operation, Query, OPERATION_NAMES};
 use super::response::{self, set_header, Body};
 use crate::api::{self, cors};
 use crate::config::ServerConfig;
@@ -37,7 +37,8 @@ pub struct State {
     lane: Lane,
     request_counter: AtomicU64,
     /// Requests answered successfully, per operation name.
-    completed: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// One counter per [`OPERATION_NAMES`] entry: no lock on the request path.
+    completed: [AtomicU64; OPERATION_NAMES.len()],
     /// Request body bytes stored by successful operations.
     ingested: AtomicU64,
 }
@@ -51,17 +52,19 @@ impl State {
             store,
             lane,
             request_counter: AtomicU64::new(0),
-            completed: Default::default(),
+            completed: std::array::from_fn(|_| AtomicU64::new(0)),
             ingested: AtomicU64::new(0),
         })
     }
 
     /// How many requests of each operation succeeded so far (e.g. `"UploadPart"`).
     pub fn completed_operations(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        self.completed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        OPERATION_NAMES
+            .iter()
+            .zip(&self.completed)
+            .map(|(name, n)| (*name, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Body bytes accepted by successful PutObject and UploadPart requests so far.
@@ -214,13 +217,11 @@ async fn route(
     access::authorize(&ctx, &op).await.map_err(fail)?;
     let is_head = parts.method == Method::HEAD;
     let name = op.name();
+    let counter = state.completed.get(op.index());
     let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
-    *state
-        .completed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entry(name)
-        .or_default() += 1;
+    if let Some(counter) = counter {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     if matches!(name, "PutObject" | "UploadPart" | "AppendObject") {
         let len = parts
             .headers
