@@ -36,20 +36,10 @@ pub fn code_for(e: &anyhow::Error) -> u8 {
         return 1;
     };
     match err {
-        Error::Service { code, status, .. } => match (code.as_str(), *status) {
-            ("NoSuchBucket" | "NoSuchKey" | "NoSuchUpload", _) | (_, 404) => 3,
-            (
-                "AccessDenied"
-                | "SignatureDoesNotMatch"
-                | "InvalidAccessKeyId"
-                | "RequestTimeTooSkewed",
-                _,
-            )
-            | (_, 403) => 4,
-            _ => 1,
-        },
+        e if e.is_not_found() => 3,
+        e if e.is_access_denied() => 4,
         Error::Checksum { .. } => 5,
-        Error::Timeout { .. } | Error::Transport(_) => 6,
+        Error::Timeout { .. } | Error::Transport { .. } => 6,
         Error::InvalidArgument(_) => 2,
         Error::Credentials(_) => 4,
         _ => 1,

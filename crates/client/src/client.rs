@@ -802,9 +802,14 @@ fn transport_error(e: reqwest::Error, timeout: Duration, during: &str) -> Error 
             during: during.to_owned(),
         }
     } else if e.is_connect() {
-        Error::Transport(format!("cannot connect: {e}"))
+        let to = e
+            .url()
+            .map(|u| format!(" to {}", u.origin().ascii_serialization()))
+            .unwrap_or_default();
+        Error::transport_from(format!("cannot connect{to}"), e)
     } else {
-        Error::Transport(format!("{e} ({during})"))
+        // The reqwest error stays reachable as the source; the message adds what was under way.
+        Error::transport_from(format!("connection failed while {during}"), e)
     }
 }
 

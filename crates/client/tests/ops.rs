@@ -588,9 +588,12 @@ async fn timeouts_and_connect_failures_are_typed() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Transport(m) if m.contains("connect")),
+        matches!(&err, Error::Transport { message, .. } if message.contains("cannot connect")),
         "{err:?}"
     );
+    // The reqwest error is kept as the source, not flattened into the message.
+    let source = std::error::Error::source(&err).expect("a transport error keeps its cause");
+    assert!(source.is::<reqwest::Error>(), "{source:?}");
     assert!(err.is_retryable());
     assert!(!err.is_timeout());
 }

@@ -103,7 +103,7 @@ async fn resets_and_truncations_break_the_exchange_where_told() {
         .put_object("a", data.clone(), &ObjectOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert_eq!(server.count("PutObject"), 0);
     let forwarded = proxy.stats().put_body_bytes_forwarded;
     assert!(forwarded > 0 && forwarded < 50_000, "{forwarded}");
@@ -120,14 +120,14 @@ async fn resets_and_truncations_break_the_exchange_where_told() {
         .put_object("b", data.clone(), &ObjectOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert_eq!(server.count("PutObject"), 1);
 
     // A body closed early is an incomplete message, never short data.
     proxy.add(FaultRule::new(Fault::Truncate { after: Cut::Random }).when(|r| r.method == "GET"));
     for _ in 0..3 {
         let err = client.get_object("b", None).await.unwrap_err();
-        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     }
     let (_, got) = direct.get_object("b", None).await.unwrap();
     assert_eq!(got, data);

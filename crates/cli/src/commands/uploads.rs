@@ -155,7 +155,7 @@ async fn clean(
     {
         if !dry_run {
             if let Err(e) = client.abort_multipart_upload(&u.key, &u.upload_id).await {
-                if !e.has_code(osspart_protocol::ErrorCode::NoSuchUpload) {
+                if !e.is_not_found() {
                     result = Err(e);
                     break;
                 }

@@ -348,7 +348,7 @@ impl Context<'_> {
                 source,
                 destination,
                 Some(file.size),
-                format!("{e:#}"),
+                error_chain(e),
             )),
         }
     }
@@ -414,7 +414,7 @@ impl Context<'_> {
                 source,
                 destination,
                 Some(object.size),
-                format!("{e:#}"),
+                error_chain(e),
             )),
         }
     }
@@ -446,7 +446,7 @@ impl Context<'_> {
         }
         match self.client.delete_object(&object.key).await {
             Ok(()) => done,
-            Err(e) => record_failed(source, destination, Some(object.size), format!("{e:#}")),
+            Err(e) => record_failed(source, destination, Some(object.size), error_chain(e)),
         }
     }
 
@@ -488,6 +488,11 @@ fn record_done(
         error: None,
         large,
     }
+}
+
+/// The error with its causes ("transport error: ...: connection reset"), as the CLI prints them.
+fn error_chain(e: osspart::Error) -> String {
+    format!("{:#}", anyhow::Error::new(e))
 }
 
 fn record_failed(source: String, destination: String, size: Option<u64>, why: String) -> Record {
