@@ -129,7 +129,7 @@ mod tests {
     }
 
     fn flaky() -> Error {
-        Error::Transport("reset".into())
+        Error::transport("reset")
     }
 
     #[test]

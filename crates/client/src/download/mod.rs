@@ -419,7 +419,7 @@ impl Run<'_> {
                 Err(e) => return Err(e),
                 // A wrong length is a broken answer: worth asking again, like a cut one.
                 Ok((_, body)) if body.content_length() != Some(start + len - from) => {
-                    Err(Error::Transport(format!(
+                    Err(Error::transport(format!(
                         "asked for {} bytes at {from} of {}, the answer declares {:?}",
                         start + len - from,
                         self.key,
@@ -430,7 +430,7 @@ impl Run<'_> {
                     if sink.received() == len {
                         Ok(())
                     } else {
-                        Err(Error::Transport(format!(
+                        Err(Error::transport(format!(
                             "the body of bytes {from}..{} of {} ended early",
                             start + len,
                             self.key
