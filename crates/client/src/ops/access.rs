@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use osspart_protocol::attributes::{Acl, TagSet};
-use osspart_protocol::xml::object::{AccessControlPolicy, Tag, TagSetXml, Tagging};
+use osspart_protocol::xml::object::{AccessControlPolicy, Tagging};
 use reqwest::Method;
 
 use crate::client::{Client, Request};
@@ -47,18 +47,7 @@ impl Client {
     /// PutObjectTagging: replaces every tag of the object with `tags` (an empty set removes
     /// them all, like [`Client::delete_object_tagging`]).
     pub async fn put_object_tagging(&self, key: &str, tags: &TagSet) -> Result<()> {
-        let doc = Tagging {
-            tag_set: TagSetXml {
-                tags: tags
-                    .tags()
-                    .iter()
-                    .map(|(k, v)| Tag {
-                        key: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-            },
-        };
+        let doc = Tagging::of(tags);
         let body = osspart_protocol::xml::to_xml(&doc);
         let req = Request::new("PutObjectTagging", Method::PUT, Some(key))
             .query("tagging", "")

@@ -226,6 +226,24 @@ pub struct Tagging {
     pub tag_set: TagSetXml,
 }
 
+impl Tagging {
+    /// The body that lists `tags`, in their order.
+    pub fn of(tags: &crate::attributes::TagSet) -> Tagging {
+        Tagging {
+            tag_set: TagSetXml {
+                tags: tags
+                    .tags()
+                    .iter()
+                    .map(|(k, v)| Tag {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
 /// The `<TagSet>` of a [`Tagging`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TagSetXml {

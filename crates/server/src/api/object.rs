@@ -6,7 +6,7 @@ use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use osspart_protocol::attributes::{Acl, TagSet};
 use osspart_protocol::xml::object::{
-    CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject, Tag, TagSetXml, Tagging,
+    CopyObjectResult, DeleteMultipleObjects, DeleteResult, DeletedObject, Tagging,
 };
 use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
@@ -298,18 +298,7 @@ pub async fn get_object_tagging(
         .transpose()
         .map_err(|e| ApiError::new(ErrorCode::InternalError).with_message(e.to_string()))?
         .unwrap_or_default();
-    let body = Tagging {
-        tag_set: TagSetXml {
-            tags: tags
-                .tags()
-                .iter()
-                .map(|(k, v)| Tag {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
-        },
-    };
+    let body = Tagging::of(&tags);
     Ok(response::xml_ok(&body))
 }
 
