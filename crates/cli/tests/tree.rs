@@ -105,7 +105,10 @@ fn objects(home: &Home, bucket: &str, prefix: &str) -> BTreeMap<String, u64> {
     let prefix = prefix.to_owned();
     home.with_client(bucket, |client| async move {
         client
-            .list_all_objects(osspart::ListObjectsQuery::default().with_prefix(prefix.clone()))
+            .list_all_objects(osspart::ListObjectsQuery {
+                prefix: Some(prefix.clone()),
+                ..Default::default()
+            })
             .map_ok(|o| (o.key[prefix.len()..].to_owned(), o.size))
             .try_collect()
             .await

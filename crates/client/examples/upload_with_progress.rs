@@ -47,10 +47,13 @@ pub async fn run(client: &Client, key: &str, file: &Path) -> anyhow::Result<Repo
     });
     let options = UploadOptions {
         progress: Some(progress),
-        object: ObjectOptions::default().with_meta(vec![
-            ("year".into(), "2020".into()),
-            ("people".into(), "test".into()),
-        ]),
+        object: ObjectOptions {
+            meta: vec![
+                ("year".into(), "2020".into()),
+                ("people".into(), "test".into()),
+            ],
+            ..Default::default()
+        },
         ..Default::default()
     };
     let out = client

@@ -24,9 +24,11 @@ const BIG: usize = 3 << 20;
 const PARTS: u32 = (BIG as u64).div_ceil(PART) as u32;
 
 fn options() -> DownloadOptions {
-    DownloadOptions::default()
-        .with_part_size(PART)
-        .with_parallel(4)
+    DownloadOptions {
+        part_size: PART,
+        parallel: 4,
+        ..Default::default()
+    }
 }
 
 async fn put(client: &Client, key: &str, data: &[u8]) {
@@ -87,10 +89,12 @@ async fn paused_download(
         .download(
             key,
             dest,
-            options()
-                .with_checkpoint(checkpoint.to_owned())
-                .with_progress(cancel_after(after, &cancel, false))
-                .with_cancel(cancel.clone()),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.to_owned()),
+                progress: Some(cancel_after(after, &cancel, false)),
+                cancel: Some(cancel.clone()),
+                ..options()
+            },
         )
         .await
         .unwrap_err();
@@ -180,9 +184,11 @@ async fn small_and_multipart_objects_arrive_whole_and_verified() {
             .download(
                 "big.bin",
                 dir.path().join("x"),
-                DownloadOptions::default()
-                    .with_parallel(parallel)
-                    .with_part_size(part_size),
+                DownloadOptions {
+                    parallel,
+                    part_size,
+                    ..Default::default()
+                },
             )
             .await
             .unwrap_err();
@@ -227,7 +233,10 @@ async fn a_paused_download_resumes_with_the_parts_it_wrote() {
         .download(
             "big.bin",
             &dest,
-            options().with_checkpoint(checkpoint.clone()),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                ..options()
+            },
         )
         .await
         .unwrap();
@@ -274,7 +283,10 @@ async fn a_damaged_part_in_the_temporary_file_is_fetched_again() {
         .download(
             "big.bin",
             &dest,
-            options().with_checkpoint(checkpoint.clone()),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                ..options()
+            },
         )
         .await
         .unwrap();
@@ -332,14 +344,16 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
         .download(
             "obj.bin",
             &dest,
-            options()
-                .with_checkpoint(checkpoint.clone())
-                .with_progress(replace_on_first_part(
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                progress: Some(replace_on_first_part(
                     &client,
                     "obj.bin",
                     new.clone(),
                     &events,
                 )),
+                ..options()
+            },
         )
         .await
         .unwrap_err();
@@ -362,15 +376,17 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
         .download(
             "obj.bin",
             &dest,
-            options()
-                .with_checkpoint(checkpoint.clone())
-                .with_progress(replace_on_first_part(
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                progress: Some(replace_on_first_part(
                     &client,
                     "obj.bin",
                     new.clone(),
                     &events,
-                ))
-                .with_restart_on_change(true),
+                )),
+                restart_on_change: true,
+                ..options()
+            },
         )
         .await
         .unwrap();
@@ -396,7 +412,10 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
     let dest = dir.path().join("big.bin");
     paused_download(&client, "big.bin", &dest, &checkpoint, 3).await;
     put(&client, "big.bin", &new).await;
-    let resume = || options().with_checkpoint(checkpoint.clone());
+    let resume = || DownloadOptions {
+        checkpoint: Some(checkpoint.clone()),
+        ..options()
+    };
     let err = client
         .download("big.bin", &dest, resume())
         .await
@@ -438,7 +457,10 @@ async fn a_range_corrupted_on_the_wire_fails_the_checksum_and_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            options().with_checkpoint(checkpoint.clone()),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                ..options()
+            },
         )
         .await
         .unwrap_err();
@@ -487,11 +509,13 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            options()
-                .with_checkpoint(checkpoint.clone())
-                .with_progress(cancel_after(1, &cancel, true))
-                .with_cancel(cancel.clone())
-                .with_parallel(1),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                progress: Some(cancel_after(1, &cancel, true)),
+                cancel: Some(cancel.clone()),
+                parallel: 1,
+                ..options()
+            },
         )
         .await
         .unwrap_err();
@@ -507,9 +531,11 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            options()
-                .with_progress(cancel_after(2, &cancel, false))
-                .with_cancel(cancel.clone()),
+            DownloadOptions {
+                progress: Some(cancel_after(2, &cancel, false)),
+                cancel: Some(cancel.clone()),
+                ..options()
+            },
         )
         .await
         .unwrap_err();
@@ -524,9 +550,11 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            options()
-                .with_checkpoint(checkpoint.clone())
-                .with_cancel(cancel),
+            DownloadOptions {
+                checkpoint: Some(checkpoint.clone()),
+                cancel: Some(cancel),
+                ..options()
+            },
         )
         .await
         .unwrap_err();

@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod error;
 pub mod etag;
 pub mod limits;
+pub mod operation;
 pub mod range;
 pub mod sign;
 pub mod time_fmt;

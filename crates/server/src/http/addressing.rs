@@ -9,14 +9,8 @@ use osspart_protocol::ErrorCode;
 use super::error::ApiError;
 use crate::config::ServerConfig;
 
-/// The resource a request addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Target {
-    /// Bucket, absent for service-level calls (ListBuckets).
-    pub bucket: Option<String>,
-    /// Object key, absent for bucket-level calls.
-    pub key: Option<String>,
-}
+/// The resource a request addresses (the protocol's target, which the parser reads).
+pub use osspart_protocol::operation::Target;
 
 /// Resolves bucket and key from the Host header and the raw (still encoded) request path.
 pub fn resolve(

@@ -1,6 +1,7 @@
 //! The error every handler returns: an OSS code, a message and the extra fields that the
 //! error XML carries.
 
+use osspart_protocol::operation::OperationError;
 use osspart_protocol::ErrorCode;
 
 use crate::store::StoreError;
@@ -87,6 +88,18 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::new(ErrorCode::InternalError)
             }
+        }
+    }
+}
+
+impl From<OperationError> for ApiError {
+    fn from(e: OperationError) -> Self {
+        ApiError {
+            code: e.code,
+            message: e.message,
+            extra: e.extra,
+            ec: None,
+            headers: Vec::new(),
         }
     }
 }

@@ -32,7 +32,6 @@ use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use blobs::{
@@ -136,35 +135,9 @@ impl StoreError {
     }
 }
 
-/// Metadata stored with an object (from PutObject/Initiate headers), returned by GET/HEAD.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObjectMeta {
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
-    /// `Expires`, verbatim.
-    pub expires: Option<String>,
-    /// `x-oss-meta-*` pairs: names lower-cased, without the prefix; in the order received.
-    pub user_meta: Vec<(String, String)>,
-    /// `x-oss-storage-class` (`None` = Standard).
-    pub storage_class: Option<String>,
-    /// `x-oss-object-acl`.
-    pub acl: Option<String>,
-    /// `x-oss-server-side-encryption`.
-    pub server_side_encryption: Option<String>,
-    /// `x-oss-tagging` in canonical form (`k=v&...`, percent-encoded); `None` for no tags.
-    pub tagging: Option<String>,
-    /// `x-oss-server-side-encryption-key-id` (KMS only).
-    pub sse_key_id: Option<String>,
-}
+/// Metadata stored with an object (from PutObject/Initiate headers), returned by GET/HEAD; the
+/// protocol's definition, which the request parser fills.
+pub use osspart_protocol::operation::ObjectMeta;
 
 /// How an object was made (`x-oss-object-type`); the store creates `Normal`, `Multipart` and
 /// `Appendable`.
