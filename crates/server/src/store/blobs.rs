@@ -16,7 +16,7 @@ use md5::{Digest, Md5};
 use osspart_protocol::crc64::Crc64;
 
 use super::ownership::{private_dir_builder, private_file_options};
-use body_md5::BodyMd5;
+pub use body_md5::BodyMd5;
 
 mod body_md5;
 use super::StoreError;

@@ -16,11 +16,12 @@ mod imp {
 
     use aws_lc_sys::{MD5_Final, MD5_Init, MD5_Update, MD5_CTX};
 
-    /// A running MD5.
-    pub(crate) struct BodyMd5(MD5_CTX);
+    /// A running MD5 of a body.
+    pub struct BodyMd5(MD5_CTX);
 
     impl BodyMd5 {
-        pub(crate) fn new() -> BodyMd5 {
+        /// The MD5 of no bytes yet.
+        pub fn new() -> BodyMd5 {
             // SAFETY: MD5_CTX is a C struct of integers and arrays, valid when zeroed;
             // MD5_Init then sets it up and cannot fail.
             let mut ctx: MD5_CTX = unsafe { std::mem::zeroed() };
@@ -28,7 +29,8 @@ mod imp {
             BodyMd5(ctx)
         }
 
-        pub(crate) fn update(&mut self, data: &[u8]) {
+        /// Adds bytes.
+        pub fn update(&mut self, data: &[u8]) {
             if data.is_empty() {
                 return;
             }
@@ -36,7 +38,8 @@ mod imp {
             unsafe { MD5_Update(&mut self.0, data.as_ptr().cast(), data.len()) };
         }
 
-        pub(crate) fn finalize(mut self) -> [u8; 16] {
+        /// The digest of every byte added.
+        pub fn finalize(mut self) -> [u8; 16] {
             let mut out = [0u8; 16];
             // SAFETY: `out` has the 16 bytes MD5_Final writes; the context is ours.
             unsafe { MD5_Final(out.as_mut_ptr(), &mut self.0) };
@@ -49,25 +52,34 @@ mod imp {
 mod imp {
     use md5::{Digest, Md5};
 
-    /// A running MD5.
-    pub(crate) struct BodyMd5(Md5);
+    /// A running MD5 of a body.
+    pub struct BodyMd5(Md5);
 
     impl BodyMd5 {
-        pub(crate) fn new() -> BodyMd5 {
+        /// The MD5 of no bytes yet.
+        pub fn new() -> BodyMd5 {
             BodyMd5(Md5::new())
         }
 
-        pub(crate) fn update(&mut self, data: &[u8]) {
+        /// Adds bytes.
+        pub fn update(&mut self, data: &[u8]) {
             self.0.update(data);
         }
 
-        pub(crate) fn finalize(self) -> [u8; 16] {
+        /// The digest of every byte added.
+        pub fn finalize(self) -> [u8; 16] {
             self.0.finalize().into()
         }
     }
 }
 
-pub(crate) use imp::BodyMd5;
+pub use imp::BodyMd5;
+
+impl Default for BodyMd5 {
+    fn default() -> Self {
+        BodyMd5::new()
+    }
+}
 
 impl std::fmt::Debug for BodyMd5 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
