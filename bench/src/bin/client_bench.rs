@@ -1,8 +1,11 @@
-//! Client benchmark: the same file uploaded through one `osspart serve` by osspart,
-//! ali-oss (Node) and oss2 (Python), with `curl -T` of a presigned PutObject URL as the floor.
+//! Client benchmark: the same file uploaded through one `osspart serve` by osspart (`osspart cp`,
+//! from a file and from stdin, and the library), Apache OpenDAL's OSS writer, ali-oss (Node) and
+//! oss2 (Python), with `curl -T` of a presigned PutObject URL as the single-stream floor.
 //!
 //! Every uploader runs as its own child process and is reaped with `wait4`, so its user + system
-//! CPU time and peak RSS are its own; the server is another process and is not counted.
+//! CPU time and peak RSS are its own; the server is another process, whose CPU over each upload
+//! is read from `/proc` and reported beside it, together with the CPU that MD5 alone needs for
+//! the same bytes (hashed in this process), since every stored byte must be MD5-hashed.
 //! Uploaders run round-robin, `runs` times each, so background noise spreads over all of them;
 //! the report shows medians of wall time and CPU and the largest peak RSS seen.
 //!
@@ -12,7 +15,9 @@
 //! `target/client-bench`), `OSSPART_CLIENT_BENCH_PEERS` comma-separated uploader names to run
 //! (default all), `OSSPART_BIN` the server binary (default `target/release/osspart`).
 //! The `OSSPART_CLIENT_BENCH_` prefix keeps these apart from `server_bench`'s `OSSPART_BENCH_*`.
-//! The SDKs come from `compat/node/node_modules` and `compat/python/.venv` (`scripts/test`).
+//! The SDKs come from `compat/node/node_modules` and `compat/python/.venv` (`scripts/test`);
+//! the OpenDAL uploader (`bench/peers/opendal`, a crate outside the workspace) is built into
+//! `bench/peers/opendal/target` by this benchmark on first use.
 #![deny(unsafe_code)]
 
 use std::fs::File;
@@ -25,7 +30,7 @@ use osspart::Client;
 use osspart_bench::child::{run_measured, Usage};
 use osspart_bench::data_file::{self, ensure_xorshift_file};
 use osspart_bench::report::median;
-use osspart_bench::server_process::{sdk_env, ServerProcess};
+use osspart_bench::server_process::{cli_env, sdk_env, ServerProcess};
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
@@ -46,7 +51,7 @@ struct Settings {
     dir: PathBuf,
     /// Uploader names to run (`None` = all).
     peers: Option<Vec<String>>,
-    /// `osspart` binary that serves.
+    /// `osspart` binary that serves (and uploads, as `osspart cp`).
     server_bin: PathBuf,
     /// Directory of this binary, where `osspart_upload` is built too.
     bin_dir: PathBuf,
@@ -83,6 +88,11 @@ impl Settings {
         })
     }
 
+    /// The OpenDAL uploader's crate.
+    fn opendal_dir(&self) -> PathBuf {
+        self.root.join("bench/peers/opendal")
+    }
+
     fn wants(&self, name: &str) -> bool {
         self.peers
             .as_ref()
@@ -116,7 +126,13 @@ fn file_crc64(path: &Path) -> anyhow::Result<u64> {
 }
 
 /// Every uploader, in the order of the first round.
-fn uploaders(settings: &Settings, endpoint: &str, client: &Client, file: &Path) -> Vec<Uploader> {
+fn uploaders(
+    settings: &Settings,
+    endpoint: &str,
+    client: &Client,
+    file: &Path,
+    opendal_bin: Option<PathBuf>,
+) -> Vec<Uploader> {
     let upload_bin = settings.bin_dir.join("osspart_upload");
     let node_dir = settings.root.join("compat/node");
     let py_dir = settings.root.join("compat/python");
@@ -126,19 +142,60 @@ fn uploaders(settings: &Settings, endpoint: &str, client: &Client, file: &Path) 
     let file = file.to_owned();
     let endpoint = endpoint.to_owned();
     let mut list = Vec::new();
-    {
-        let (bin, file, endpoint) = (upload_bin.clone(), file.clone(), endpoint.clone());
+    let home = settings.dir.join("cli-home");
+    for (name, describe, source, piped) in [
+        (
+            "osspart",
+            "osspart cp FILE oss://..., defaults (parallel 5, 8 MiB parts, CRC-64 per part and object)",
+            file.clone(),
+            false,
+        ),
+        (
+            "osspart-stdin",
+            "osspart cp - oss://... from a pipe on stdin (unknown size), defaults",
+            PathBuf::from("-"),
+            true,
+        ),
+    ] {
+        let (bin, endpoint, home) = (settings.server_bin.clone(), endpoint.clone(), home.clone());
         list.push(Uploader {
-            name: "osspart",
-            describe: "osspart multipart_upload, parallel 5, 8 MiB parts, CRC-64 on",
-            command: osspart_command(bin.clone(), file, endpoint.clone()),
-            piped: false,
+            name,
+            describe,
+            command: Box::new(move |key| {
+                let mut c = Command::new(&bin);
+                c.arg("cp")
+                    .arg(&source)
+                    .arg(format!("oss://{BUCKET}/{key}"));
+                cli_env(&mut c, &endpoint, &home);
+                Ok(c)
+            }),
+            piped,
         });
+    }
+    list.push(Uploader {
+        name: "osspart-sdk",
+        describe:
+            "osspart library multipart_upload (bench bin osspart_upload), parallel 5, 8 MiB parts",
+        command: osspart_command(upload_bin.clone(), file.clone(), endpoint.clone()),
+        piped: false,
+    });
+    if let Some(bin) = opendal_bin {
+        let (file, endpoint) = (file.clone(), endpoint.clone());
         list.push(Uploader {
-            name: "osspart-stdin",
-            describe: "osspart from a pipe on stdin (unknown size), parallel 5, 8 MiB parts",
-            command: osspart_command(bin, PathBuf::from("-"), endpoint),
-            piped: true,
+            name: "opendal",
+            describe:
+                "Apache OpenDAL 0.59.5 OSS writer, chunk 8 MiB, concurrent 5 (bench/peers/opendal)",
+            command: Box::new(move |key| {
+                let mut c = Command::new(&bin);
+                c.arg(&file)
+                    .arg(BUCKET)
+                    .arg(key)
+                    .args(["--chunk", &PART_SIZE.to_string()])
+                    .args(["--concurrent", &PARALLEL.to_string()]);
+                sdk_env(&mut c, &endpoint);
+                Ok(c)
+            }),
+            piped: false,
         });
     }
     for (name, describe, extra) in [
@@ -226,15 +283,25 @@ fn osspart_command(bin: PathBuf, source: PathBuf, endpoint: String) -> UploadCom
     })
 }
 
+/// One upload: the uploader's own usage and the server's CPU over it.
+#[derive(Clone, Copy)]
+struct Run {
+    usage: Usage,
+    /// The server's user + system CPU from the uploader's start to its exit, if `/proc` told.
+    server_cpu: Option<Duration>,
+}
+
 /// Runs one uploader on `key`, then `check`s the object it made.
 fn run_uploader(
     peer: &Uploader,
     key: &str,
     file: &Path,
     log: &Path,
+    server: &ServerProcess,
     check: impl FnOnce() -> anyhow::Result<()>,
-) -> anyhow::Result<Usage> {
+) -> anyhow::Result<Run> {
     let cmd = (peer.command)(key)?;
+    let server_before = server.cpu();
     let usage = if peer.piped {
         let mut cat = Command::new("cat")
             .arg(file)
@@ -247,15 +314,83 @@ fn run_uploader(
     } else {
         run_measured(cmd, log, None)?
     };
+    let server_cpu = server_before
+        .zip(server.cpu())
+        .map(|(a, b)| b.saturating_sub(a));
     check()?;
     eprintln!(
-        "{key:24} {:6.1} s {:6.2} CPU-s ({:.2} sys) {:6.1} MiB RSS",
+        "{key:24} {:6.1} s {:6.2} CPU-s ({:.2} sys) {:6.1} MiB RSS, server {:.2} CPU-s, load {}",
         usage.wall.as_secs_f64(),
         usage.cpu.as_secs_f64(),
         usage.sys.as_secs_f64(),
-        usage.max_rss as f64 / MIB as f64
+        usage.max_rss as f64 / MIB as f64,
+        server_cpu.map_or(f64::NAN, |d| d.as_secs_f64()),
+        load_average()
     );
-    Ok(usage)
+    Ok(Run { usage, server_cpu })
+}
+
+/// Builds the OpenDAL uploader (its own crate and target directory, outside the workspace
+/// build) and returns its binary. Cargo does nothing when it is up to date.
+fn build_opendal(settings: &Settings) -> anyhow::Result<PathBuf> {
+    let dir = settings.opendal_dir();
+    let target = dir.join("target");
+    let bin = target.join("release/osspart-bench-opendal");
+    if !bin.is_file() {
+        eprintln!(
+            "building the OpenDAL uploader in {} (first use: a few minutes)",
+            dir.display()
+        );
+    }
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .context("cannot run cargo to build the OpenDAL uploader")?;
+    anyhow::ensure!(status.success(), "building {} failed", dir.display());
+    Ok(bin)
+}
+
+/// CPU seconds per GiB that MD5 alone needs on this machine, hashing `data` in 128 KiB
+/// updates (the size of the server's body chunks) on this thread: the `md-5` crate, and the
+/// server's own MD5 (`osspart_server::store::BodyMd5`). Best of 3 each.
+fn md5_alone(data: &[u8]) -> anyhow::Result<(f64, f64)> {
+    use md5::Digest;
+    let gib = data.len() as f64 / GIB as f64;
+    let time = |hash: &dyn Fn() -> [u8; 16]| -> anyhow::Result<(f64, [u8; 16])> {
+        let mut best = f64::INFINITY;
+        let mut digest = [0; 16];
+        for _ in 0..3 {
+            let before = osspart_bench::cpu::this_thread().context("thread CPU from /proc")?;
+            digest = hash();
+            let after = osspart_bench::cpu::this_thread().context("thread CPU from /proc")?;
+            best = best.min((after - before).as_secs_f64() / gib);
+        }
+        Ok((best, digest))
+    };
+    let (crate_md5, a) = time(&|| {
+        let mut h = md5::Md5::new();
+        for chunk in data.chunks(128 * 1024) {
+            h.update(chunk);
+        }
+        h.finalize().into()
+    })?;
+    let (server_md5, b) = time(&|| {
+        let mut h = osspart_server::store::BodyMd5::new();
+        for chunk in data.chunks(128 * 1024) {
+            h.update(chunk);
+        }
+        h.finalize()
+    })?;
+    anyhow::ensure!(a == b, "the two MD5s disagree");
+    Ok((crate_md5, server_md5))
 }
 
 /// Checks the object's size and CRC-64, then deletes it so the server's disk stays small.
@@ -275,27 +410,38 @@ async fn verify_and_delete(client: &Client, key: &str, size: u64, crc: u64) -> a
 struct Row {
     name: String,
     describe: String,
+    /// Median wall time, s.
+    wall_s: f64,
     /// Median wall throughput, MiB/s.
     mib_s: f64,
-    /// Median CPU seconds per GiB.
+    /// Median CPU seconds per GiB, and its system part.
     cpu_per_gib: f64,
+    sys_per_gib: f64,
     /// Largest peak RSS, MiB.
     rss_mib: f64,
+    /// Median server CPU seconds per GiB (NaN when `/proc` could not be read).
+    server_per_gib: f64,
+    /// Median of wall / ((client CPU + server CPU) / 2): 1.0 keeps both cores busy.
+    wall_per_half_cpu: f64,
 }
 
 impl Row {
-    fn new(name: &str, describe: &str, size: u64, runs: &[Usage]) -> Row {
+    fn new(name: &str, describe: &str, size: u64, runs: &[Run]) -> Row {
         let gib = size as f64 / GIB as f64;
+        let of = |f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
+        let server = |r: &Run| r.server_cpu.map_or(f64::NAN, |d| d.as_secs_f64());
         Row {
             name: name.to_owned(),
             describe: describe.to_owned(),
-            mib_s: median(
-                runs.iter()
-                    .map(|u| size as f64 / MIB as f64 / u.wall.as_secs_f64())
-                    .collect(),
-            ),
-            cpu_per_gib: median(runs.iter().map(|u| u.cpu.as_secs_f64() / gib).collect()),
-            rss_mib: runs.iter().map(|u| u.max_rss).max().unwrap_or(0) as f64 / MIB as f64,
+            wall_s: of(&|r| r.usage.wall.as_secs_f64()),
+            mib_s: of(&|r| size as f64 / MIB as f64 / r.usage.wall.as_secs_f64()),
+            cpu_per_gib: of(&|r| r.usage.cpu.as_secs_f64() / gib),
+            sys_per_gib: of(&|r| r.usage.sys.as_secs_f64() / gib),
+            rss_mib: runs.iter().map(|r| r.usage.max_rss).max().unwrap_or(0) as f64 / MIB as f64,
+            server_per_gib: of(&|r| server(r) / gib),
+            wall_per_half_cpu: of(&|r| {
+                r.usage.wall.as_secs_f64() / ((r.usage.cpu.as_secs_f64() + server(r)) / 2.0)
+            }),
         }
     }
 }
@@ -334,6 +480,11 @@ fn main() -> anyhow::Result<()> {
         .join(format!("data-{}MiB.bin", settings.size / MIB));
     ensure_xorshift_file(&file, settings.size)?;
     let crc = file_crc64(&file)?;
+    let opendal_bin = if settings.wants("opendal") {
+        Some(build_opendal(&settings)?)
+    } else {
+        None
+    };
     let server = ServerProcess::start(&settings.server_bin, &settings.dir)?;
     eprintln!(
         "server {} ({})",
@@ -347,8 +498,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(client.create_bucket())?;
     let load_before = load_average();
 
-    let peers = uploaders(&settings, server.endpoint(), &client, &file);
-    let mut results: Vec<Vec<Usage>> = vec![Vec::new(); peers.len()];
+    let peers = uploaders(&settings, server.endpoint(), &client, &file, opendal_bin);
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
     let logs = settings.dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let verify = |key: &str| runtime.block_on(verify_and_delete(&client, key, settings.size, crc));
@@ -356,7 +507,14 @@ fn main() -> anyhow::Result<()> {
     // whoever ran first.
     if let Some(first) = peers.first() {
         let key = "warm-up.bin";
-        run_uploader(first, key, &file, &logs.join("warm-up.log"), || verify(key))?;
+        run_uploader(
+            first,
+            key,
+            &file,
+            &logs.join("warm-up.log"),
+            &server,
+            || verify(key),
+        )?;
     }
     for run in 1..=settings.runs {
         // Each round starts one uploader later, so no one always follows the same neighbour.
@@ -365,8 +523,8 @@ fn main() -> anyhow::Result<()> {
             let peer = &peers[i];
             let key = format!("{}-{run}.bin", peer.name);
             let log = logs.join(format!("{key}.log"));
-            let usage = run_uploader(peer, &key, &file, &log, || verify(&key))?;
-            results[i].push(usage);
+            let run = run_uploader(peer, &key, &file, &log, &server, || verify(&key))?;
+            results[i].push(run);
         }
     }
 
@@ -389,7 +547,7 @@ fn main() -> anyhow::Result<()> {
             piped: false,
         };
         let log = logs.join("osspart-sparse.log");
-        let usage = run_uploader(&sparse_upload, key, &path, &log, || {
+        let usage = run_uploader(&sparse_upload, key, &path, &log, &server, || {
             runtime.block_on(verify_and_delete(
                 &client,
                 key,
@@ -401,6 +559,8 @@ fn main() -> anyhow::Result<()> {
     }
     let load_after = load_average();
     drop(server);
+    eprintln!("MD5 alone over the same file...");
+    let md5 = md5_alone(&std::fs::read(&file)?)?;
 
     let mut rows: Vec<Row> = peers
         .iter()
@@ -415,11 +575,17 @@ fn main() -> anyhow::Result<()> {
             &[u],
         ));
     }
-    print_report(&settings, &rows, &load_before, &load_after);
+    print_report(&settings, &rows, md5, &load_before, &load_after);
     Ok(())
 }
 
-fn print_report(settings: &Settings, rows: &[Row], load_before: &str, load_after: &str) {
+fn print_report(
+    settings: &Settings,
+    rows: &[Row],
+    (md5_crate, md5_server): (f64, f64),
+    load_before: &str,
+    load_after: &str,
+) {
     let date = time::OffsetDateTime::now_utc().date();
     println!(
         "client benchmark {date}: {} MiB file, {} run(s) each (medians; RSS is the largest seen)",
@@ -428,23 +594,29 @@ fn print_report(settings: &Settings, rows: &[Row], load_before: &str, load_after
     );
     println!("machine: {}", machine());
     println!("load average before: {load_before}; after: {load_after}");
+    println!(
+        "MD5 alone on the same bytes, one core: md-5 crate {md5_crate:.2} CPU-s/GiB, \
+         the server's MD5 (AWS-LC) {md5_server:.2} CPU-s/GiB"
+    );
     println!();
-    println!("| uploader | wall MiB/s | CPU-s/GiB | peak RSS MiB | osspart speed x | osspart CPU x less | osspart RSS x less |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    let ours = rows.iter().find(|r| r.name == "osspart");
+    println!(
+        "| uploader | wall s | MiB/s | client CPU-s/GiB (sys) | peak RSS MiB | server CPU-s/GiB \
+         | server / MD5 alone (md-5, server's) | wall / ((client+server CPU)/2) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let ratios = match ours {
-            Some(o) if r.name != "osspart" && !r.name.starts_with("osspart-") => format!(
-                "{:.2} | {:.2} | {:.2}",
-                o.mib_s / r.mib_s,
-                r.cpu_per_gib / o.cpu_per_gib,
-                r.rss_mib / o.rss_mib
-            ),
-            _ => "- | - | -".into(),
-        };
         println!(
-            "| {} | {:.0} | {:.2} | {:.0} | {ratios} |",
-            r.name, r.mib_s, r.cpu_per_gib, r.rss_mib
+            "| {} | {:.2} | {:.0} | {:.2} ({:.2}) | {:.0} | {:.2} | {:.2}, {:.2} | {:.2} |",
+            r.name,
+            r.wall_s,
+            r.mib_s,
+            r.cpu_per_gib,
+            r.sys_per_gib,
+            r.rss_mib,
+            r.server_per_gib,
+            r.server_per_gib / md5_crate,
+            r.server_per_gib / md5_server,
+            r.wall_per_half_cpu
         );
     }
     println!();
@@ -452,40 +624,59 @@ fn print_report(settings: &Settings, rows: &[Row], load_before: &str, load_after
         println!("- {}: {}", r.name, r.describe);
     }
     println!();
-    let rss_limit = (PARALLEL * PART_SIZE + 32 * MIB) as f64 / MIB as f64;
-    if let Some(o) = ours {
-        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let find = |name: &str| rows.iter().find(|r| r.name == name);
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    let Some(o) = find("osspart") else {
+        return;
+    };
+    if let Some(curl) = find("curl") {
+        let x = o.cpu_per_gib / curl.cpu_per_gib;
         println!(
-            "target CPU <= 0.6 s/GiB: {:.2} -> {}",
+            "client CPU: osspart {:.2} / curl {:.2} s/GiB = {x:.2}x (goal <= 1.0x: {})",
             o.cpu_per_gib,
-            verdict(o.cpu_per_gib <= 0.6)
+            curl.cpu_per_gib,
+            verdict(x <= 1.0)
         );
-        // The SDKs are the peers; curl is the floor for CPU, not a peer.
-        let fastest_peer = rows
-            .iter()
-            .filter(|r| !r.name.starts_with("osspart") && r.name != "curl")
-            .map(|r| r.mib_s)
-            .fold(0.0, f64::max);
-        println!(
-            "target wall >= every SDK peer: {:.0} vs best SDK {:.0} MiB/s -> {}",
-            o.mib_s,
-            fastest_peer,
-            verdict(o.mib_s >= fastest_peer)
-        );
-        if let Some(curl) = rows.iter().find(|r| r.name == "curl") {
-            println!(
-                "vs the curl floor: CPU {:.2}x curl's, wall {:.2}x curl's throughput",
-                o.cpu_per_gib / curl.cpu_per_gib,
-                o.mib_s / curl.mib_s
-            );
-        }
-        for r in rows.iter().filter(|r| r.name.starts_with("osspart")) {
-            println!(
-                "target RSS <= {rss_limit:.0} MiB ({}): {:.0} -> {}",
-                r.name,
-                r.rss_mib,
-                verdict(r.rss_mib <= rss_limit)
-            );
-        }
     }
+    if let Some(dal) = find("opendal") {
+        let x = dal.cpu_per_gib / o.cpu_per_gib;
+        println!(
+            "client CPU: OpenDAL {:.2} / osspart {:.2} s/GiB = {x:.2}x (goal >= 2x: {})",
+            dal.cpu_per_gib,
+            o.cpu_per_gib,
+            verdict(x >= 2.0)
+        );
+    }
+    println!(
+        "peak RSS: osspart {:.0} MiB (goal <= 24 MiB: {})",
+        o.rss_mib,
+        verdict(o.rss_mib <= 24.0)
+    );
+    let server_all = median(rows.iter().map(|r| r.server_per_gib).collect());
+    for (what, v) in [
+        ("osspart's uploads", o.server_per_gib),
+        ("median over uploaders", server_all),
+    ] {
+        println!(
+            "server CPU / MD5 alone ({what}): {v:.2} s/GiB = {:.2}x md-5, {:.2}x the server's own MD5 (goal <= 1.3x: {} vs md-5, {} vs its own)",
+            v / md5_crate,
+            v / md5_server,
+            verdict(v / md5_crate <= 1.3),
+            verdict(v / md5_server <= 1.3)
+        );
+    }
+    if let Some(dal) = find("opendal") {
+        let x = o.mib_s / dal.mib_s;
+        println!(
+            "throughput: osspart {:.0} / OpenDAL {:.0} MiB/s = {x:.2}x (goal >= 1.25x: {})",
+            o.mib_s,
+            dal.mib_s,
+            verdict(x >= 1.25)
+        );
+    }
+    println!(
+        "both cores busy: osspart wall / ((client+server CPU)/2) = {:.2} (goal <= 1.2: {})",
+        o.wall_per_half_cpu,
+        verdict(o.wall_per_half_cpu <= 1.2)
+    );
 }
