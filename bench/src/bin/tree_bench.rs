@@ -196,11 +196,9 @@ async fn verify(
     tree: &Tree,
     expected: &BTreeSet<String>,
 ) -> anyhow::Result<String> {
-    let mut query = ListObjectsQuery {
-        prefix: Some(PREFIX.to_owned()),
-        max_keys: Some(1000),
-        ..ListObjectsQuery::default()
-    };
+    let mut query = ListObjectsQuery::default()
+        .with_prefix(PREFIX.to_owned())
+        .with_max_keys(1000);
     let mut seen = BTreeSet::new();
     let mut bytes = 0u64;
     let mut wrong_size = None;

@@ -490,10 +490,7 @@ fn killed_server_keeps_every_acknowledged_part_and_no_half_object() {
             // Visible objects: only those whose Complete was acknowledged or in flight.
             let prefix = format!("round-{round}/");
             let visible: Vec<String> = client
-                .list_all_objects(ListObjectsQuery {
-                    prefix: Some(prefix.clone()),
-                    ..ListObjectsQuery::default()
-                })
+                .list_all_objects(ListObjectsQuery::default().with_prefix(prefix.clone()))
                 .map_ok(|o| o.key)
                 .try_collect()
                 .await
@@ -522,10 +519,7 @@ fn killed_server_keeps_every_acknowledged_part_and_no_half_object() {
                 .filter_map(|u| u.upload_id.as_deref())
                 .collect();
             let listed: Vec<(String, String)> = client
-                .list_all_uploads(ListUploadsQuery {
-                    prefix: Some(prefix.clone()),
-                    ..ListUploadsQuery::default()
-                })
+                .list_all_uploads(ListUploadsQuery::default().with_prefix(prefix.clone()))
                 .map_ok(|u| (u.key, u.upload_id))
                 .try_collect()
                 .await

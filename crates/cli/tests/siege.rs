@@ -103,11 +103,9 @@ async fn good_client(client: Client, worker: usize, stop: Arc<AtomicBool>, acked
         n += 1;
         let started = Instant::now();
         let outcome = if n.is_multiple_of(4) {
-            let q = ListObjectsQuery {
-                prefix: Some(format!("good/{worker}/")),
-                max_keys: Some(100),
-                ..Default::default()
-            };
+            let q = ListObjectsQuery::default()
+                .with_prefix(format!("good/{worker}/"))
+                .with_max_keys(100);
             client.list_objects(&q).await.map(|_| ())
         } else if n % 8 == 1 {
             client.head_object("big").await.map(|_| ())

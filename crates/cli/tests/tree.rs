@@ -105,10 +105,7 @@ fn objects(home: &Home, bucket: &str, prefix: &str) -> BTreeMap<String, u64> {
     let prefix = prefix.to_owned();
     home.with_client(bucket, |client| async move {
         client
-            .list_all_objects(osspart::ListObjectsQuery {
-                prefix: Some(prefix.clone()),
-                ..Default::default()
-            })
+            .list_all_objects(osspart::ListObjectsQuery::default().with_prefix(prefix.clone()))
             .map_ok(|o| (o.key[prefix.len()..].to_owned(), o.size))
             .try_collect()
             .await

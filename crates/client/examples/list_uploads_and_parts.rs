@@ -56,11 +56,9 @@ async fn list_both(
     created: &[(String, String)],
 ) -> anyhow::Result<Report> {
     // listUploads, two per page, following the markers by hand.
-    let mut query = ListUploadsQuery {
-        prefix: Some(prefix.to_owned()),
-        max_uploads: Some(2),
-        ..Default::default()
-    };
+    let mut query = ListUploadsQuery::default()
+        .with_prefix(prefix.to_owned())
+        .with_max_uploads(2);
     let mut upload_pages = Vec::new();
     let mut listed = Vec::new();
     loop {

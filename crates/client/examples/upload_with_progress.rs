@@ -47,13 +47,10 @@ pub async fn run(client: &Client, key: &str, file: &Path) -> anyhow::Result<Repo
     });
     let options = UploadOptions {
         progress: Some(progress),
-        object: ObjectOptions {
-            meta: vec![
-                ("year".into(), "2020".into()),
-                ("people".into(), "test".into()),
-            ],
-            ..Default::default()
-        },
+        object: ObjectOptions::default().with_meta(vec![
+            ("year".into(), "2020".into()),
+            ("people".into(), "test".into()),
+        ]),
         ..Default::default()
     };
     let out = client

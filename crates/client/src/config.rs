@@ -35,8 +35,10 @@ pub enum Addressing {
     Cname,
 }
 
-/// Retry policy for requests that may be repeated safely.
+/// Retry policy for requests that may be repeated safely. Build it from [`Default`] or
+/// [`RetryPolicy::none`] and the `with_*` setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 3).
     pub max_retries: u32,
@@ -55,6 +57,12 @@ impl Default for RetryPolicy {
         }
     }
 }
+
+with_setters!(RetryPolicy {
+    with_max_retries => max_retries: u32,
+    with_base_delay => base_delay: Duration,
+    with_max_delay => max_delay: Duration,
+});
 
 impl RetryPolicy {
     /// No retries at all.
@@ -81,7 +89,31 @@ impl RetryPolicy {
 }
 
 /// Everything a [`crate::Client`] needs. `Debug` never shows the secret or the token.
+///
+/// Build it with [`Config::new`], [`Config::with_provider`] or [`Config::from_env`], then adjust
+/// it with the `with_*` setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use osspart::{Addressing, Config, Credentials, RetryPolicy, SignatureVersion};
+///
+/// let keys = Credentials {
+///     access_key_id: "LTAI5tExample".into(),
+///     access_key_secret: "secret".into(),
+///     security_token: None,
+/// };
+/// let config = Config::new("http://127.0.0.1:9000/", "oss-cn-hangzhou", "my-bucket", keys)
+///     .with_signature(SignatureVersion::V1)
+///     .with_addressing(Addressing::PathStyle)
+///     .with_connect_timeout(Duration::from_secs(3))
+///     .with_retry(RetryPolicy::default().with_max_retries(5));
+/// // The constructor normalizes the endpoint and the region.
+/// assert_eq!(config.endpoint, "http://127.0.0.1:9000");
+/// assert_eq!(config.region, "cn-hangzhou");
+/// assert_eq!(config.retry.max_retries, 5);
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Service endpoint with scheme, e.g. `https://oss-cn-hangzhou.aliyuncs.com` or
     /// `http://127.0.0.1:9000`.
@@ -118,7 +150,35 @@ pub struct Config {
     pub ca_bundle: Option<std::path::PathBuf>,
 }
 
+with_setters!(Config {
+    with_bucket => bucket: into String,
+    with_credentials => credentials: Credentials,
+    with_credentials_provider => credentials_provider: Some(Arc<dyn CredentialsProvider>),
+    with_signature => signature: SignatureVersion,
+    with_addressing => addressing: Addressing,
+    with_connect_timeout => connect_timeout: Duration,
+    with_request_timeout => request_timeout: Duration,
+    with_min_throughput => min_throughput: u64,
+    with_retry => retry: RetryPolicy,
+    with_user_agent => user_agent: into String,
+    with_ca_bundle => ca_bundle: Some(into std::path::PathBuf),
+});
+
 impl Config {
+    /// Sets [`endpoint`](Self::endpoint), without trailing slashes (as [`Config::new`] does).
+    #[must_use]
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = endpoint.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Sets [`region`](Self::region); an `oss-` prefix is dropped (as [`Config::new`] does).
+    #[must_use]
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = osspart_protocol::sign::v4::scope_region(&region.into()).to_owned();
+        self
+    }
+
     /// A configuration with defaults for everything but endpoint, region, bucket and keys.
     pub fn new(
         endpoint: impl Into<String>,

@@ -25,8 +25,10 @@ use crate::upload::{CancelHandle, CheckpointLock, Progress, ProgressCallback, Pr
 /// Checkpoint saves are merged to at most one per this interval.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Options of [`Client::copy`]; defaults in one `Default` impl.
+/// Options of [`Client::copy`]; defaults in one `Default` impl, changed with the `with_*`
+/// setters (`CopyOptions::default().with_part_size(16 << 20)`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// Sources smaller than this take one CopyObject (default 256 MiB).
     pub multipart_threshold: u64,
@@ -57,6 +59,16 @@ impl Default for CopyOptions {
         }
     }
 }
+
+with_setters!(CopyOptions {
+    with_multipart_threshold => multipart_threshold: u64,
+    with_part_size => part_size: u64,
+    with_parallel => parallel: usize,
+    with_object => object: Some(ObjectOptions),
+    with_checkpoint => checkpoint: Some(into PathBuf),
+    with_progress => progress: Some(ProgressCallback),
+    with_cancel => cancel: Some(CancelHandle),
+});
 
 /// What a finished copy made.
 #[derive(Debug, Clone)]

@@ -8,6 +8,10 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// First, so every module below can generate its options' setters with `with_setters!`.
+#[macro_use]
+mod setters;
+
 pub mod client;
 pub mod config;
 pub mod copy;

@@ -14,21 +14,18 @@ use osspart_protocol::crc64;
 use crate::support::{pattern, Server};
 
 fn small_parts() -> CopyOptions {
-    CopyOptions {
-        multipart_threshold: 300 * 1024,
-        part_size: 100 * 1024,
-        parallel: 3,
-        ..Default::default()
-    }
+    CopyOptions::default()
+        .with_multipart_threshold(300 * 1024)
+        .with_part_size(100 * 1024)
+        .with_parallel(3)
 }
 
 fn source_options() -> ObjectOptions {
-    ObjectOptions {
-        mime: Some("application/x-test".into()),
-        meta: vec![("owner".into(), "alice".into())],
-        headers: vec![("Cache-Control".into(), "no-cache".into())],
-        forbid_overwrite: false,
-    }
+    ObjectOptions::default()
+        .with_mime("application/x-test")
+        .with_meta(vec![("owner".into(), "alice".into())])
+        .with_headers(vec![("Cache-Control".into(), "no-cache".into())])
+        .with_forbid_overwrite(false)
 }
 
 #[tokio::test]
@@ -68,13 +65,8 @@ async fn small_and_multipart_copies_keep_or_replace_metadata() {
             "{name}"
         );
         // Replaced metadata.
-        let replaced = CopyOptions {
-            object: Some(ObjectOptions {
-                meta: vec![("owner".into(), "bob".into())],
-                ..Default::default()
-            }),
-            ..small_parts()
-        };
+        let replaced = small_parts()
+            .with_object(ObjectOptions::default().with_meta(vec![("owner".into(), "bob".into())]));
         dst.copy("copy-src", name, &format!("new/{name}"), replaced)
             .await
             .unwrap();
@@ -96,17 +88,15 @@ async fn a_paused_multipart_copy_resumes_from_its_checkpoint() {
     let cp = dir.path().join("copy.json");
     let cancel = CancelHandle::new();
     let pause = cancel.clone();
-    let options = CopyOptions {
-        checkpoint: Some(cp.clone()),
-        cancel: Some(cancel),
-        parallel: 1,
-        progress: Some(ProgressCallback::new(move |p| {
+    let options = small_parts()
+        .with_checkpoint(cp.clone())
+        .with_cancel(cancel)
+        .with_parallel(1)
+        .with_progress(ProgressCallback::new(move |p| {
             if matches!(p.event, ProgressEvent::PartDone { .. }) && p.parts_done >= 5 {
                 pause.pause();
             }
-        })),
-        ..small_parts()
-    };
+        }));
     let err = client
         .copy("copy-resume", "src", "dst", options)
         .await
@@ -128,10 +118,7 @@ async fn a_paused_multipart_copy_resumes_from_its_checkpoint() {
             "copy-resume",
             "src",
             "dst",
-            CopyOptions {
-                checkpoint: Some(cp.clone()),
-                ..small_parts()
-            },
+            small_parts().with_checkpoint(cp.clone()),
         )
         .await
         .unwrap();
@@ -167,9 +154,9 @@ async fn a_source_replaced_midway_stops_the_copy() {
     let replacer = client.clone();
     let replaced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let once = replaced.clone();
-    let options = CopyOptions {
-        parallel: 1,
-        progress: Some(ProgressCallback::new_async(move |p| {
+    let options = small_parts()
+        .with_parallel(1)
+        .with_progress(ProgressCallback::new_async(move |p| {
             let replacer = replacer.clone();
             let once = once.clone();
             async move {
@@ -186,9 +173,7 @@ async fn a_source_replaced_midway_stops_the_copy() {
                         .unwrap();
                 }
             }
-        })),
-        ..small_parts()
-    };
+        }));
     let err = client
         .copy("copy-changed", "src", "dst", options)
         .await

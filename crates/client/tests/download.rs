@@ -24,11 +24,9 @@ const BIG: usize = 3 << 20;
 const PARTS: u32 = (BIG as u64).div_ceil(PART) as u32;
 
 fn options() -> DownloadOptions {
-    DownloadOptions {
-        part_size: PART,
-        parallel: 4,
-        ..Default::default()
-    }
+    DownloadOptions::default()
+        .with_part_size(PART)
+        .with_parallel(4)
 }
 
 async fn put(client: &Client, key: &str, data: &[u8]) {
@@ -89,12 +87,10 @@ async fn paused_download(
         .download(
             key,
             dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.to_owned()),
-                progress: Some(cancel_after(after, &cancel, false)),
-                cancel: Some(cancel.clone()),
-                ..options()
-            },
+            options()
+                .with_checkpoint(checkpoint.to_owned())
+                .with_progress(cancel_after(after, &cancel, false))
+                .with_cancel(cancel.clone()),
         )
         .await
         .unwrap_err();
@@ -184,11 +180,9 @@ async fn small_and_multipart_objects_arrive_whole_and_verified() {
             .download(
                 "big.bin",
                 dir.path().join("x"),
-                DownloadOptions {
-                    parallel,
-                    part_size,
-                    ..Default::default()
-                },
+                DownloadOptions::default()
+                    .with_parallel(parallel)
+                    .with_part_size(part_size),
             )
             .await
             .unwrap_err();
@@ -233,10 +227,7 @@ async fn a_paused_download_resumes_with_the_parts_it_wrote() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                ..options()
-            },
+            options().with_checkpoint(checkpoint.clone()),
         )
         .await
         .unwrap();
@@ -283,10 +274,7 @@ async fn a_damaged_part_in_the_temporary_file_is_fetched_again() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                ..options()
-            },
+            options().with_checkpoint(checkpoint.clone()),
         )
         .await
         .unwrap();
@@ -344,16 +332,14 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
         .download(
             "obj.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                progress: Some(replace_on_first_part(
+            options()
+                .with_checkpoint(checkpoint.clone())
+                .with_progress(replace_on_first_part(
                     &client,
                     "obj.bin",
                     new.clone(),
                     &events,
                 )),
-                ..options()
-            },
         )
         .await
         .unwrap_err();
@@ -376,17 +362,15 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
         .download(
             "obj.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                progress: Some(replace_on_first_part(
+            options()
+                .with_checkpoint(checkpoint.clone())
+                .with_progress(replace_on_first_part(
                     &client,
                     "obj.bin",
                     new.clone(),
                     &events,
-                )),
-                restart_on_change: true,
-                ..options()
-            },
+                ))
+                .with_restart_on_change(true),
         )
         .await
         .unwrap();
@@ -412,10 +396,7 @@ async fn an_object_replaced_midway_fails_or_starts_over() {
     let dest = dir.path().join("big.bin");
     paused_download(&client, "big.bin", &dest, &checkpoint, 3).await;
     put(&client, "big.bin", &new).await;
-    let resume = || DownloadOptions {
-        checkpoint: Some(checkpoint.clone()),
-        ..options()
-    };
+    let resume = || options().with_checkpoint(checkpoint.clone());
     let err = client
         .download("big.bin", &dest, resume())
         .await
@@ -457,10 +438,7 @@ async fn a_range_corrupted_on_the_wire_fails_the_checksum_and_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                ..options()
-            },
+            options().with_checkpoint(checkpoint.clone()),
         )
         .await
         .unwrap_err();
@@ -509,13 +487,11 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                progress: Some(cancel_after(1, &cancel, true)),
-                cancel: Some(cancel.clone()),
-                parallel: 1,
-                ..options()
-            },
+            options()
+                .with_checkpoint(checkpoint.clone())
+                .with_progress(cancel_after(1, &cancel, true))
+                .with_cancel(cancel.clone())
+                .with_parallel(1),
         )
         .await
         .unwrap_err();
@@ -531,11 +507,9 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                progress: Some(cancel_after(2, &cancel, false)),
-                cancel: Some(cancel.clone()),
-                ..options()
-            },
+            options()
+                .with_progress(cancel_after(2, &cancel, false))
+                .with_cancel(cancel.clone()),
         )
         .await
         .unwrap_err();
@@ -550,11 +524,9 @@ async fn abort_or_a_pause_without_checkpoint_leaves_nothing() {
         .download(
             "big.bin",
             &dest,
-            DownloadOptions {
-                checkpoint: Some(checkpoint.clone()),
-                cancel: Some(cancel),
-                ..options()
-            },
+            options()
+                .with_checkpoint(checkpoint.clone())
+                .with_cancel(cancel),
         )
         .await
         .unwrap_err();

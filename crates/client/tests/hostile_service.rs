@@ -69,11 +69,10 @@ impl StandIn {
             bucket,
             credentials(),
         );
-        config.retry = RetryPolicy {
-            max_retries: 1,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-        };
+        config.retry = RetryPolicy::default()
+            .with_max_retries(1)
+            .with_base_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(5));
         config.request_timeout = Duration::from_secs(20);
         Client::new(config).unwrap()
     }

@@ -376,10 +376,7 @@ async fn list_uploads_pages_with_markers() {
         ids.push((k.to_owned(), id));
     }
     let page = client
-        .list_uploads(&ListUploadsQuery {
-            max_uploads: Some(2),
-            ..Default::default()
-        })
+        .list_uploads(&ListUploadsQuery::default().with_max_uploads(2))
         .await
         .unwrap();
     assert_eq!(page.uploads.len(), 2);
@@ -389,22 +386,19 @@ async fn list_uploads_pages_with_markers() {
     assert!(!page.uploads[0].initiated.is_empty());
     // The second upload of "a/2" continues from the markers.
     let next = client
-        .list_uploads(&ListUploadsQuery {
-            max_uploads: Some(2),
-            key_marker: Some(page.next_key_marker.clone()),
-            upload_id_marker: Some(page.next_upload_id_marker.clone()),
-            ..Default::default()
-        })
+        .list_uploads(
+            &ListUploadsQuery::default()
+                .with_max_uploads(2)
+                .with_key_marker(page.next_key_marker.clone())
+                .with_upload_id_marker(page.next_upload_id_marker.clone()),
+        )
         .await
         .unwrap();
     assert_eq!(next.uploads[0].key, "a/2");
     assert_ne!(next.uploads[0].upload_id, page.uploads[1].upload_id);
 
     let all: Vec<_> = client
-        .list_all_uploads(ListUploadsQuery {
-            max_uploads: Some(2),
-            ..Default::default()
-        })
+        .list_all_uploads(ListUploadsQuery::default().with_max_uploads(2))
         .try_collect()
         .await
         .unwrap();
@@ -420,10 +414,7 @@ async fn list_uploads_pages_with_markers() {
     assert_eq!(listed, ids);
 
     let rolled = client
-        .list_uploads(&ListUploadsQuery {
-            delimiter: Some("/".into()),
-            ..Default::default()
-        })
+        .list_uploads(&ListUploadsQuery::default().with_delimiter("/"))
         .await
         .unwrap();
     assert_eq!(
@@ -432,10 +423,7 @@ async fn list_uploads_pages_with_markers() {
     );
     assert_eq!(rolled.uploads.len(), 3, "b and the two uploads of d");
     let only_a = client
-        .list_uploads(&ListUploadsQuery {
-            prefix: Some("a/".into()),
-            ..Default::default()
-        })
+        .list_uploads(&ListUploadsQuery::default().with_prefix("a/"))
         .await
         .unwrap();
     assert_eq!(only_a.uploads.len(), 3);
@@ -446,10 +434,7 @@ async fn object_calls_put_get_head_delete_list() {
     let server = Server::start().await;
     let client = server.client("objects", SignatureVersion::V4).await;
     let data = pattern(1000, 41);
-    let options = ObjectOptions {
-        meta: vec![("k".into(), "v".into())],
-        ..Default::default()
-    };
+    let options = ObjectOptions::default().with_meta(vec![("k".into(), "v".into())]);
     let put = client
         .put_object("dir/o.txt", Bytes::from(data.clone()), &options)
         .await
@@ -483,10 +468,7 @@ async fn object_calls_put_get_head_delete_list() {
         .put_object(
             "dir/o.txt",
             Bytes::from_static(b"x"),
-            &ObjectOptions {
-                forbid_overwrite: true,
-                ..Default::default()
-            },
+            &ObjectOptions::default().with_forbid_overwrite(true),
         )
         .await
         .unwrap_err();
@@ -499,11 +481,11 @@ async fn object_calls_put_get_head_delete_list() {
             .unwrap();
     }
     let page = client
-        .list_objects(&ListObjectsQuery {
-            prefix: Some("dir/".into()),
-            delimiter: Some("/".into()),
-            ..Default::default()
-        })
+        .list_objects(
+            &ListObjectsQuery::default()
+                .with_prefix("dir/")
+                .with_delimiter("/"),
+        )
         .await
         .unwrap();
     let keys: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
@@ -513,19 +495,13 @@ async fn object_calls_put_get_head_delete_list() {
     assert_eq!(page.objects[0].etag, put.etag);
 
     let page = client
-        .list_objects(&ListObjectsQuery {
-            max_keys: Some(2),
-            ..Default::default()
-        })
+        .list_objects(&ListObjectsQuery::default().with_max_keys(2))
         .await
         .unwrap();
     assert!(page.is_truncated);
     assert_eq!(page.next_marker.as_deref(), Some("dir/p.txt"));
     let all: Vec<String> = client
-        .list_all_objects(ListObjectsQuery {
-            max_keys: Some(2),
-            ..Default::default()
-        })
+        .list_all_objects(ListObjectsQuery::default().with_max_keys(2))
         .map_ok(|o| o.key)
         .try_collect()
         .await
@@ -608,11 +584,10 @@ async fn service_unavailable_is_retried_then_given_up() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let mut config = server.config("retry503");
     config.endpoint = proxy.endpoint();
-    config.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    };
+    config.retry = RetryPolicy::default()
+        .with_max_retries(2)
+        .with_base_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_millis(50));
     let client = client_for(config).await;
 
     // Two 503s, then the real server: the call succeeds on the third attempt.
@@ -689,10 +664,7 @@ async fn conformance(client: &Client, label: &str) {
     assert_eq!(out.parts_sent, 3);
     assert_object(client, "conf/multi bin+é.bin", &data).await;
     let keys: Vec<String> = client
-        .list_all_objects(ListObjectsQuery {
-            prefix: Some("conf/".into()),
-            ..Default::default()
-        })
+        .list_all_objects(ListObjectsQuery::default().with_prefix("conf/"))
         .map_ok(|o| o.key)
         .try_collect()
         .await
@@ -776,11 +748,10 @@ async fn abort_whose_answer_was_lost_still_succeeds() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let mut config = server.config("abortlost");
     config.endpoint = proxy.endpoint();
-    config.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    };
+    config.retry = RetryPolicy::default()
+        .with_max_retries(2)
+        .with_base_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_millis(50));
     let client = client_for(config).await;
     let id = client
         .init_multipart_upload("k", &ObjectOptions::default())
@@ -809,10 +780,8 @@ async fn get_object_acl_reports_what_the_object_was_written_with() {
     let server = Server::start().await;
     for sig in [SignatureVersion::V1, SignatureVersion::V4] {
         let client = server.client("acls", sig).await;
-        let public = ObjectOptions {
-            headers: vec![("x-oss-object-acl".into(), "public-read".into())],
-            ..Default::default()
-        };
+        let public = ObjectOptions::default()
+            .with_headers(vec![("x-oss-object-acl".into(), "public-read".into())]);
         client
             .put_object("public", Bytes::from_static(b"p"), &public)
             .await

@@ -137,11 +137,10 @@ async fn run_case(server: Arc<LocalServer>, case: Case) -> Outcome {
     }
     let mut config = server.config_at(&proxy.endpoint(), BUCKET);
     config.request_timeout = REQUEST_TIMEOUT;
-    config.retry = RetryPolicy {
-        max_retries: 12,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(250),
-    };
+    config.retry = RetryPolicy::default()
+        .with_max_retries(12)
+        .with_base_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(250));
     let client = Client::new(config).unwrap();
     let key = format!("scenario/{:03}-{}", case.index, case.size);
     let options = UploadOptions {

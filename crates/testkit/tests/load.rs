@@ -83,11 +83,9 @@ async fn timed<T>(
 
 async fn list_objects_loop(client: Client, board: Arc<Board>) {
     while !board.done.load(Ordering::SeqCst) {
-        let mut q = ListObjectsQuery {
-            prefix: Some("load/".into()),
-            max_keys: Some(25),
-            ..Default::default()
-        };
+        let mut q = ListObjectsQuery::default()
+            .with_prefix("load/")
+            .with_max_keys(25);
         loop {
             let Some(page) = timed(&board, "ListObjects", client.list_objects(&q)).await else {
                 break;
@@ -108,10 +106,7 @@ async fn list_objects_loop(client: Client, board: Arc<Board>) {
 
 async fn list_uploads_loop(client: Client, board: Arc<Board>) {
     while !board.done.load(Ordering::SeqCst) {
-        let mut q = ListUploadsQuery {
-            max_uploads: Some(25),
-            ..Default::default()
-        };
+        let mut q = ListUploadsQuery::default().with_max_uploads(25);
         loop {
             let Some(page) = timed(&board, "ListMultipartUploads", client.list_uploads(&q)).await
             else {

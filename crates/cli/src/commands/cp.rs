@@ -355,18 +355,18 @@ async fn copy(
     if args.upload.restart {
         let _ = std::fs::remove_file(&checkpoint);
     }
-    let copy_options = osspart::CopyOptions {
-        multipart_threshold: args.upload.multipart_threshold.max(1),
-        part_size: args
-            .upload
-            .part_size
-            .max(osspart_protocol::limits::MIN_PART_SIZE),
-        parallel: args.upload.parallel.max(1),
-        object: replace.then_some(upload.object),
-        checkpoint: Some(checkpoint),
-        progress: Some(display.callback()),
-        cancel: Some(cancel.clone()),
-    };
+    let mut copy_options = osspart::CopyOptions::default()
+        .with_multipart_threshold(args.upload.multipart_threshold.max(1))
+        .with_part_size(
+            args.upload
+                .part_size
+                .max(osspart_protocol::limits::MIN_PART_SIZE),
+        )
+        .with_parallel(args.upload.parallel.max(1))
+        .with_checkpoint(checkpoint)
+        .with_progress(display.callback())
+        .with_cancel(cancel.clone());
+    copy_options.object = replace.then_some(upload.object);
     let ctrl_c = pause_on_ctrl_c(cancel);
     let result = client
         .copy(&src.bucket, &src.key, &dst.key, copy_options)
@@ -428,15 +428,14 @@ async fn download(args: &CpArgs, src: OssUrl, settings: &Settings) -> anyhow::Re
     if args.upload.restart {
         let _ = std::fs::remove_file(&checkpoint);
     }
-    let options = DownloadOptions {
-        parallel: args.upload.parallel.max(1),
-        part_size: args.upload.part_size,
-        budget: options(&args.upload)?.budget,
-        checkpoint: Some(checkpoint),
-        progress: Some(display.callback()),
-        cancel: Some(cancel.clone()),
-        ..Default::default()
-    };
+    let budget = options(&args.upload)?.budget;
+    let mut options = DownloadOptions::default()
+        .with_parallel(args.upload.parallel.max(1))
+        .with_part_size(args.upload.part_size)
+        .with_checkpoint(checkpoint)
+        .with_progress(display.callback())
+        .with_cancel(cancel.clone());
+    options.budget = budget;
     let ctrl_c = pause_on_ctrl_c(cancel);
     let result = client.download(&src.key, &dest, options).await;
     ctrl_c.abort();

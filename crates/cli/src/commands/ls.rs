@@ -40,14 +40,10 @@ async fn list(args: &LsArgs, settings: &Settings, service: &Service) -> anyhow::
     };
     let url = OssUrl::require(target)?;
     let client = service.client(&url.bucket)?;
-    let q = ListObjectsQuery {
-        prefix: (!url.key.is_empty()).then(|| url.key.clone()),
-        delimiter: (!args.recursive).then(|| "/".to_owned()),
-        max_keys: Some(1000),
-        marker: None,
-    };
+    let mut q = ListObjectsQuery::default().with_max_keys(1000);
+    q.prefix = (!url.key.is_empty()).then(|| url.key.clone());
+    q.delimiter = (!args.recursive).then(|| "/".to_owned());
     // Walk the pages, printing prefixes and objects as they come.
-    let mut q = q;
     let (mut count, mut bytes) = (0u64, 0u64);
     loop {
         let page = client.list_objects(&q).await?;

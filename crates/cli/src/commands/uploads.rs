@@ -64,10 +64,8 @@ async fn all_uploads(
     let url = OssUrl::require(target)?;
     let service = Service::connect(settings).await?;
     let client = service.client(&url.bucket)?;
-    let q = ListUploadsQuery {
-        prefix: (!url.key.is_empty()).then(|| url.key.clone()),
-        ..Default::default()
-    };
+    let mut q = ListUploadsQuery::default();
+    q.prefix = (!url.key.is_empty()).then(|| url.key.clone());
     let uploads = client.list_all_uploads(q).try_collect().await;
     match uploads {
         Ok(u) => Ok((service, client, u)),

@@ -36,11 +36,8 @@ pub fn list<'a>(
     client: &'a Client,
     prefix: &'a str,
 ) -> impl Stream<Item = osspart::Result<RemoteObject>> + 'a {
-    let query = ListObjectsQuery {
-        prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-        max_keys: Some(1000),
-        ..Default::default()
-    };
+    let mut query = ListObjectsQuery::default().with_max_keys(1000);
+    query.prefix = (!prefix.is_empty()).then(|| prefix.to_owned());
     client.list_all_objects(query).filter_map(move |item| {
         let out = match item {
             Err(e) => Some(Err(e)),

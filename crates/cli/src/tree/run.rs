@@ -117,13 +117,11 @@ pub async fn run(
             bucket: url.bucket.clone(),
             prefix: prefix.clone(),
             base,
-            download: DownloadOptions {
-                parallel: upload.parallel.max(1),
-                part_size: upload.part_size,
-                budget: Some(budget),
-                cancel: Some(cancel.clone()),
-                ..Default::default()
-            },
+            download: DownloadOptions::default()
+                .with_parallel(upload.parallel.max(1))
+                .with_part_size(upload.part_size)
+                .with_budget(budget)
+                .with_cancel(cancel.clone()),
             dry_run: tree.dry_run,
             cancel: cancel.clone(),
         };

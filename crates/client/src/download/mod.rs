@@ -33,8 +33,10 @@ pub const PARTIAL_SUFFIX: &str = ".osspart-partial";
 /// Checkpoint saves are merged to at most one per this interval (and one at the end).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Options of [`Client::download`]; defaults in one `Default` impl.
+/// Options of [`Client::download`]; defaults in one `Default` impl, changed with the `with_*`
+/// setters (`DownloadOptions::default().with_parallel(8)`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DownloadOptions {
     /// Ranged GETs in flight at once (default 5).
     pub parallel: usize,
@@ -66,6 +68,16 @@ impl Default for DownloadOptions {
         }
     }
 }
+
+with_setters!(DownloadOptions {
+    with_parallel => parallel: usize,
+    with_part_size => part_size: u64,
+    with_checkpoint => checkpoint: Some(into PathBuf),
+    with_progress => progress: Some(ProgressCallback),
+    with_cancel => cancel: Some(CancelHandle),
+    with_budget => budget: Some(TransferBudget),
+    with_restart_on_change => restart_on_change: bool,
+});
 
 /// What a finished download wrote.
 #[derive(Debug, Clone)]

@@ -58,8 +58,10 @@ pub struct UploadInfo {
     pub initiated: String,
 }
 
-/// Parameters of ListMultipartUploads.
+/// Parameters of ListMultipartUploads; built with `ListUploadsQuery::default()` and the
+/// `with_*` setters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListUploadsQuery {
     /// Only keys starting with this.
     pub prefix: Option<String>,
@@ -72,6 +74,14 @@ pub struct ListUploadsQuery {
     /// Page size (1..=1000).
     pub max_uploads: Option<u32>,
 }
+
+with_setters!(ListUploadsQuery {
+    with_prefix => prefix: Some(into String),
+    with_delimiter => delimiter: Some(into String),
+    with_key_marker => key_marker: Some(into String),
+    with_upload_id_marker => upload_id_marker: Some(into String),
+    with_max_uploads => max_uploads: Some(u32),
+});
 
 /// One page of ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq)]

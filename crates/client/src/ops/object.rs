@@ -12,8 +12,10 @@ use super::url_decoded;
 use crate::client::{BodyStream, Client, Request, Response};
 use crate::error::{Error, Result};
 
-/// Metadata and headers for a new object (PutObject, InitiateMultipartUpload).
+/// Metadata and headers for a new object (PutObject, InitiateMultipartUpload); built with
+/// `ObjectOptions::default()` and the `with_*` setters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ObjectOptions {
     /// `Content-Type`; `None` guesses from the key's extension.
     pub mime: Option<String>,
@@ -24,6 +26,13 @@ pub struct ObjectOptions {
     /// Refuse to replace an existing object (`x-oss-forbid-overwrite: true`).
     pub forbid_overwrite: bool,
 }
+
+with_setters!(ObjectOptions {
+    with_mime => mime: Some(into String),
+    with_meta => meta: Vec<(String, String)>,
+    with_headers => headers: Vec<(String, String)>,
+    with_forbid_overwrite => forbid_overwrite: bool,
+});
 
 impl ObjectOptions {
     /// Adds the option headers for an object named `key` to `req`.
@@ -133,8 +142,9 @@ pub struct ObjectSummary {
     pub last_modified: String,
 }
 
-/// Parameters of ListObjects.
+/// Parameters of ListObjects; built with `ListObjectsQuery::default()` and the `with_*` setters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListObjectsQuery {
     /// Only keys starting with this.
     pub prefix: Option<String>,
@@ -145,6 +155,13 @@ pub struct ListObjectsQuery {
     /// Page size (1..=1000; service default 100).
     pub max_keys: Option<u32>,
 }
+
+with_setters!(ListObjectsQuery {
+    with_prefix => prefix: Some(into String),
+    with_delimiter => delimiter: Some(into String),
+    with_marker => marker: Some(into String),
+    with_max_keys => max_keys: Some(u32),
+});
 
 /// One page of ListObjects.
 #[derive(Debug, Clone, PartialEq, Eq)]
