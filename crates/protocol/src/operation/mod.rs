@@ -13,6 +13,7 @@ pub mod continuation;
 mod multipart;
 mod object;
 mod parse;
+mod payload;
 
 pub use bucket::{ListObjectsV2Request, ObjectListing, PreflightRequest};
 pub use multipart::{
@@ -23,7 +24,8 @@ pub use object::{
     AppendObjectRequest, Conditions, CopyObjectRequest, CopySource, GetObjectRequest, ObjectMeta,
     PutObjectRequest,
 };
-pub use parse::{checked_attributes, object_meta, parse};
+pub use parse::{checked_attributes, object_meta, parse, parse_with_payload};
+pub use payload::Payload;
 
 /// A request the parser refuses: the OSS error code plus the message and extra fields the
 /// error body carries. The server turns it into its own error answer.
@@ -253,6 +255,8 @@ pub enum Operation {
         bucket: String,
         /// `x-oss-acl`, when given.
         acl: Option<Acl>,
+        /// What the headers promise about the body.
+        payload: Payload,
     },
     PutBucketAcl {
         bucket: String,
@@ -275,6 +279,8 @@ pub enum Operation {
     },
     PutBucketCors {
         bucket: String,
+        /// What the headers promise about the body.
+        payload: Payload,
     },
     GetBucketCors {
         bucket: String,
@@ -290,6 +296,8 @@ pub enum Operation {
     DeleteMultipleObjects {
         bucket: String,
         url_encoding: bool,
+        /// What the headers promise about the body.
+        payload: Payload,
     },
     ListMultipartUploads(ListUploadsRequest),
     PutObject(PutObjectRequest),
@@ -321,6 +329,8 @@ pub enum Operation {
     PutObjectTagging {
         bucket: String,
         key: String,
+        /// What the headers promise about the body.
+        payload: Payload,
     },
     DeleteObjectTagging {
         bucket: String,
@@ -390,6 +400,21 @@ impl Operation {
             Operation::AbortMultipartUpload { .. } => 31,
             Operation::ListParts(_) => 32,
             Operation::Preflight(_) => 33,
+        }
+    }
+
+    /// The body description of an operation that reads a body; `None` for the others.
+    pub fn payload(&self) -> Option<&Payload> {
+        match self {
+            Operation::PutBucket { payload, .. }
+            | Operation::PutBucketCors { payload, .. }
+            | Operation::DeleteMultipleObjects { payload, .. }
+            | Operation::PutObjectTagging { payload, .. } => Some(payload),
+            Operation::PutObject(r) => Some(&r.payload),
+            Operation::AppendObject(r) => Some(&r.payload),
+            Operation::UploadPart(r) => Some(&r.payload),
+            Operation::CompleteMultipartUpload(r) => Some(&r.payload),
+            _ => None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Requests of the multipart upload APIs.
 
-use super::{CopySource, ObjectMeta};
+use super::{CopySource, ObjectMeta, Payload};
 
 /// ListMultipartUploads: filters, markers and page size.
 #[derive(Debug, Clone)]
@@ -49,6 +49,8 @@ pub struct UploadPartRequest {
     pub upload_id: String,
     /// Part number (1..=10000).
     pub part_number: u32,
+    /// What the headers promise about the body.
+    pub payload: Payload,
 }
 
 /// UploadPartCopy: which part of which upload, and its source.
@@ -81,6 +83,8 @@ pub struct CompleteRequest {
     pub forbid_overwrite: bool,
     /// `encoding-type=url`.
     pub url_encoding: bool,
+    /// What the headers promise about the body.
+    pub payload: Payload,
 }
 
 /// ListParts: the upload and the page asked for.

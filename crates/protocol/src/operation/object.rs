@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Payload;
 use crate::range::ByteRange;
 
 /// Metadata stored with an object (from PutObject/Initiate headers), returned by GET/HEAD.
@@ -72,6 +73,8 @@ pub struct PutObjectRequest {
     pub meta: ObjectMeta,
     /// `x-oss-forbid-overwrite: true`.
     pub forbid_overwrite: bool,
+    /// What the headers promise about the body.
+    pub payload: Payload,
 }
 
 /// AppendObject: where the body goes and the attributes a first append gives the object.
@@ -85,6 +88,8 @@ pub struct AppendObjectRequest {
     pub position: u64,
     /// Metadata and attributes; kept only when this append creates the object.
     pub meta: ObjectMeta,
+    /// What the headers promise about the body.
+    pub payload: Payload,
 }
 
 /// CopyObject: target, source and metadata directive.

@@ -7,8 +7,8 @@ use http::{HeaderMap, Method};
 use super::{
     continuation, decimal, AppendObjectRequest, CompleteRequest, Conditions, CopyObjectRequest,
     CopySource, GetObjectRequest, InitiateRequest, ListObjectsV2Request, ListPartsRequest,
-    ListUploadsRequest, ObjectListing, ObjectMeta, Operation, OperationError, PreflightRequest,
-    PutObjectRequest, Query, Target, UploadPartCopyRequest, UploadPartRequest,
+    ListUploadsRequest, ObjectListing, ObjectMeta, Operation, OperationError, Payload,
+    PreflightRequest, PutObjectRequest, Query, Target, UploadPartCopyRequest, UploadPartRequest,
     UNSUPPORTED_SUBRESOURCES,
 };
 use crate::attributes::{Acl, ServerSideEncryption, StorageClass, TagSet};
@@ -301,6 +301,7 @@ fn acl_or_tagging(
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
+    payload: &Payload,
 ) -> Result<Option<Operation>, OperationError> {
     let (acl, tagging) = (query.has("acl"), query.has("tagging"));
     if !acl && !tagging {
@@ -339,7 +340,11 @@ fn acl_or_tagging(
         },
         (Some(key), false) => match *method {
             Method::GET => Operation::GetObjectTagging { bucket, key },
-            Method::PUT => Operation::PutObjectTagging { bucket, key },
+            Method::PUT => Operation::PutObjectTagging {
+                bucket,
+                key,
+                payload: payload.clone(),
+            },
             Method::DELETE => Operation::DeleteObjectTagging { bucket, key },
             _ => return Err(not_allowed()),
         },
@@ -359,15 +364,34 @@ fn acl_or_tagging(
     Ok(Some(op))
 }
 
-/// Parses a request into an [`Operation`].
+/// Parses a request into an [`Operation`], reading its body headers into the [`Payload`] of
+/// the operations that carry a body.
 pub fn parse(
     method: &Method,
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
 ) -> Result<Operation, OperationError> {
+    parse_with_payload(
+        method,
+        target,
+        query,
+        headers,
+        &Payload::from_headers(headers),
+    )
+}
+
+/// [`parse`] with the body headers already read (a receiver that needs the payload whether or
+/// not the request parses, e.g. to decide whether to drain a refused body).
+pub fn parse_with_payload(
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    payload: &Payload,
+) -> Result<Operation, OperationError> {
     check_single_headers(headers)?;
-    if let Some(op) = acl_or_tagging(method, target, query, headers)? {
+    if let Some(op) = acl_or_tagging(method, target, query, headers, payload)? {
         return Ok(op);
     }
     let append = is_append(method, target, query);
@@ -424,7 +448,7 @@ pub fn parse(
             None => None,
             Some(v) => Some(Acl::parse_bucket(v).ok_or_else(|| invalid_acl("x-oss-acl", v))?),
         };
-        return bucket_operation(method, bucket, query, acl).ok_or_else(not_allowed)?;
+        return bucket_operation(method, bucket, query, acl, payload).ok_or_else(not_allowed)?;
     };
     if !limits::is_valid_object_key(&key) {
         return Err(OperationError::new(ErrorCode::InvalidObjectName).with("Key", truncate(&key)));
@@ -447,6 +471,7 @@ pub fn parse(
                     key,
                     upload_id,
                     part_number,
+                    payload: payload.clone(),
                 }),
             }
         }
@@ -473,10 +498,12 @@ pub fn parse(
                 bucket,
                 key,
                 forbid_overwrite,
+                payload: payload.clone(),
             }),
         },
         Method::POST if query.has("append") => Operation::AppendObject(AppendObjectRequest {
             position: append_position(query)?,
+            payload: payload.clone(),
             meta: checked_attributes(checked_meta(object_meta(headers))?)?,
             bucket,
             key,
@@ -494,6 +521,7 @@ pub fn parse(
         Method::POST if query.has("uploadId") => {
             Operation::CompleteMultipartUpload(CompleteRequest {
                 upload_id: upload_id(query)?,
+                payload: payload.clone(),
                 complete_all: header(headers, "x-oss-complete-all")
                     .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
                 url_encoding: query.url_encoding()?,
@@ -567,6 +595,7 @@ fn bucket_operation(
     bucket: String,
     query: &Query,
     acl: Option<Acl>,
+    payload: &Payload,
 ) -> Option<Result<Operation, OperationError>> {
     // Multipart parameters on a bucket-level PUT or DELETE mean the key went missing; treating
     // the request as PutBucket or DeleteBucket would create or remove a bucket by accident.
@@ -577,8 +606,15 @@ fn bucket_operation(
         return None;
     }
     let op = match *method {
-        Method::PUT if query.has("cors") => Operation::PutBucketCors { bucket },
-        Method::PUT => Operation::PutBucket { bucket, acl },
+        Method::PUT if query.has("cors") => Operation::PutBucketCors {
+            bucket,
+            payload: payload.clone(),
+        },
+        Method::PUT => Operation::PutBucket {
+            bucket,
+            acl,
+            payload: payload.clone(),
+        },
         Method::HEAD => Operation::HeadBucket { bucket },
         Method::GET if query.has("cors") => Operation::GetBucketCors { bucket },
         Method::GET if query.has("bucketInfo") => Operation::GetBucketInfo { bucket },
@@ -610,6 +646,7 @@ fn bucket_operation(
                 Operation::DeleteMultipleObjects {
                     bucket,
                     url_encoding,
+                    payload: payload.clone(),
                 }
             }));
         }

@@ -47,6 +47,7 @@ pub async fn append_object(
         key,
         position,
         meta,
+        payload,
     } = req;
     let (b, k) = (bucket.clone(), key.clone());
     let current = ctx.store(move |s| s.object_head(&b, &k)).await?;
@@ -58,8 +59,8 @@ pub async fn append_object(
         None if position != 0 => return Err(position_mismatch(0)),
         _ => {}
     }
-    let checks = BodyChecks::from_headers(ctx.headers)?;
-    if checks.content_length.is_none() && !super::object::is_chunked(ctx) {
+    let checks = BodyChecks::from_payload(&payload)?;
+    if !payload.has_length() {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
     }
     let max = limits::MAX_OBJECT_PUT_SIZE.saturating_sub(position);

@@ -12,6 +12,7 @@ use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 
 use super::OWNER_ID;
 use crate::http::body::{self, BodyChecks};
+use crate::http::operation::Payload;
 use crate::http::response::{self, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
@@ -73,12 +74,13 @@ pub async fn put_bucket(
     ctx: &RequestContext<'_>,
     bucket: String,
     acl: Option<Acl>,
+    payload: Payload,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
     if !limits::is_valid_bucket_name(&bucket) {
         return Err(ApiError::new(ErrorCode::InvalidBucketName).with("BucketName", bucket));
     }
-    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let checks = BodyChecks::from_payload(&payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     if !bytes.iter().all(u8::is_ascii_whitespace) {
         xml::from_xml::<CreateBucketConfiguration>(&bytes)

@@ -7,7 +7,7 @@ use osspart_protocol::xml::cors::{CorsConfiguration, CorsRule};
 use osspart_protocol::{limits, xml, ErrorCode};
 
 use crate::http::body::{self, BodyChecks};
-use crate::http::operation::PreflightRequest;
+use crate::http::operation::{Payload, PreflightRequest};
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::{RequestContext, State};
 use crate::http::ApiError;
@@ -63,10 +63,11 @@ fn allow_origin(rule: &CorsRule, origin: &str) -> String {
 pub async fn put_bucket_cors(
     ctx: &RequestContext<'_>,
     bucket: String,
+    payload: Payload,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
     ctx.require_bucket(&bucket).await?;
-    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let checks = BodyChecks::from_payload(&payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     let config: CorsConfiguration = xml::from_xml(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;

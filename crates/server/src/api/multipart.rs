@@ -101,10 +101,11 @@ pub async fn upload_part(
         key,
         upload_id,
         part_number,
+        payload,
     } = req;
     let chain = require_upload_for_part(ctx, &bucket, &key, &upload_id, part_number).await?;
-    let checks = BodyChecks::from_headers(ctx.headers)?;
-    if checks.content_length.is_none() && !super::object::is_chunked(ctx) {
+    let checks = BodyChecks::from_payload(&payload)?;
+    if !payload.has_length() {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
     }
     let blob = body::ingest_chained(
@@ -197,9 +198,10 @@ pub async fn complete(
         complete_all,
         forbid_overwrite,
         url_encoding,
+        payload,
     } = req;
     require_upload(ctx, &bucket, &key, &upload_id).await?;
-    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let checks = BodyChecks::from_payload(&payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     let parts = if complete_all {
         if !bytes.iter().all(u8::is_ascii_whitespace) {

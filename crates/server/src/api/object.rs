@@ -13,7 +13,7 @@ use osspart_protocol::{limits, time_fmt, xml, ErrorCode};
 use super::{encoding_type, maybe_encode, object_headers, read};
 use crate::http::body::{self, BodyChecks};
 use crate::http::operation::Conditions;
-use crate::http::operation::{CopyObjectRequest, GetObjectRequest, PutObjectRequest};
+use crate::http::operation::{CopyObjectRequest, GetObjectRequest, Payload, PutObjectRequest};
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
@@ -96,18 +96,21 @@ pub async fn put_object(
         key,
         meta,
         forbid_overwrite,
+        payload,
     } = req;
     // A body small enough to be stored inline is read before the bucket is looked up: the
     // commit checks the bucket anyway, so a PUT to an existing bucket needs no extra read.
     // A larger one is refused before a byte is read. Either way a missing bucket is the error
     // reported first.
-    let small = declared_length(ctx).is_some_and(|n| n <= ctx.state.store.inline_max());
+    let small = payload
+        .content_length
+        .is_some_and(|n| n <= ctx.state.store.inline_max());
     if !small {
         ctx.require_bucket(&bucket).await?;
     }
     let received = async {
-        let checks = BodyChecks::from_headers(ctx.headers)?;
-        if checks.content_length.is_none() && !is_chunked(ctx) {
+        let checks = BodyChecks::from_payload(&payload)?;
+        if !payload.has_length() {
             return Err(ApiError::new(ErrorCode::MissingContentLength));
         }
         body::ingest(&ctx.state.store, body, &checks, limits::MAX_OBJECT_PUT_SIZE).await
@@ -134,25 +137,6 @@ pub async fn put_object(
     }
     object_headers::encryption(&mut r, &row.meta);
     Ok(r)
-}
-
-/// The request's Content-Length, if present and well-formed.
-fn declared_length(ctx: &RequestContext<'_>) -> Option<u64> {
-    ctx.headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Whether the request body is chunked.
-pub fn is_chunked(ctx: &RequestContext<'_>) -> bool {
-    ctx.headers
-        .get(http::header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
 }
 
 /// GetObject: whole object or one range, streamed from the blobs.
@@ -307,9 +291,10 @@ pub async fn put_object_tagging(
     ctx: &RequestContext<'_>,
     bucket: String,
     key: String,
+    payload: Payload,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let checks = BodyChecks::from_payload(&payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     let doc: Tagging = xml::from_xml(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;
@@ -365,10 +350,11 @@ pub async fn delete_multiple(
     ctx: &RequestContext<'_>,
     bucket: String,
     url_encoding: bool,
+    payload: Payload,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
     ctx.require_bucket(&bucket).await?;
-    let checks = BodyChecks::from_headers(ctx.headers)?;
+    let checks = BodyChecks::from_payload(&payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     let req: DeleteMultipleObjects = xml::from_xml(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;

@@ -46,7 +46,7 @@ fn needs(op: &Operation) -> Vec<Need> {
         | O::GetBucketInfo { bucket }
         | O::GetBucketLocation { bucket }
         | O::DeleteBucket { bucket }
-        | O::PutBucketCors { bucket }
+        | O::PutBucketCors { bucket, .. }
         | O::GetBucketCors { bucket }
         | O::DeleteBucketCors { bucket }
         | O::PutBucketAcl { bucket, .. }

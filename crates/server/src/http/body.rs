@@ -6,10 +6,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use md5::{Digest, Md5};
+use osspart_protocol::operation::Payload;
 use osspart_protocol::ErrorCode;
 use sha2::Sha256;
 
@@ -37,56 +37,16 @@ pub struct BodyChecks {
 }
 
 impl BodyChecks {
-    /// Reads the promises from the headers; a malformed Content-MD5 is `InvalidDigest`.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
-        let content_length = match headers.get(http::header::CONTENT_LENGTH) {
-            None => None,
-            Some(v) => Some(
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        ApiError::invalid_argument(
-                            "Content-Length",
-                            &String::from_utf8_lossy(v.as_bytes()),
-                        )
-                    })?,
-            ),
-        };
-        let content_md5 = match headers.get("content-md5") {
-            None => None,
-            Some(v) => {
-                let text = String::from_utf8_lossy(v.as_bytes()).trim().to_owned();
-                let bytes = STANDARD
-                    .decode(text.as_bytes())
-                    .ok()
-                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::InvalidDigest)
-                            .with_message("The Content-MD5 you specified is not valid.")
-                            .with("Content-MD5", text.clone())
-                    })?;
-                Some(bytes)
-            }
-        };
-        let content_sha256 = match headers
-            .get("x-oss-content-sha256")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-        {
-            None => None,
-            Some(v) if v == "UNSIGNED-PAYLOAD" => None,
-            Some(v) => {
-                let bytes = hex::decode(&v)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| ApiError::invalid_argument("x-oss-content-sha256", &v))?;
-                Some(bytes)
-            }
-        };
+    /// The promises of the operation's payload, read with the operation; a malformed one
+    /// (Content-MD5 is `InvalidDigest`) is refused here, as the body is about to be read.
+    pub fn from_payload(payload: &Payload) -> Result<Self, ApiError> {
+        if let Some(e) = &payload.malformed {
+            return Err(e.clone().into());
+        }
         Ok(BodyChecks {
-            content_length,
-            content_md5,
-            content_sha256,
+            content_length: payload.content_length,
+            content_md5: payload.content_md5,
+            content_sha256: payload.content_sha256,
         })
     }
 

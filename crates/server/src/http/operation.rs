@@ -8,19 +8,22 @@ use http::{HeaderMap, Method};
 pub use osspart_protocol::operation::{
     checked_attributes, object_meta, AppendObjectRequest, CompleteRequest, Conditions,
     CopyObjectRequest, CopySource, GetObjectRequest, InitiateRequest, ListObjectsV2Request,
-    ListPartsRequest, ListUploadsRequest, ObjectListing, Operation, PreflightRequest,
+    ListPartsRequest, ListUploadsRequest, ObjectListing, Operation, Payload, PreflightRequest,
     PutObjectRequest, Query, UploadPartCopyRequest, UploadPartRequest, OPERATION_NAMES,
 };
 
 use super::addressing::Target;
 use super::error::ApiError;
 
-/// Parses a request into an [`Operation`]; a refusal becomes the [`ApiError`] sent back.
+/// Parses a request into an [`Operation`], attaching the body headers already read into
+/// `payload`; a refusal becomes the [`ApiError`] sent back.
 pub fn parse(
     method: &Method,
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
+    payload: &Payload,
 ) -> Result<Operation, ApiError> {
-    osspart_protocol::operation::parse(method, target, query, headers).map_err(ApiError::from)
+    osspart_protocol::operation::parse_with_payload(method, target, query, headers, payload)
+        .map_err(ApiError::from)
 }

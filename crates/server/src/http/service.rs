@@ -17,7 +17,7 @@ use super::addressing::{self, Target};
 use super::auth;
 use super::body;
 use super::error::ApiError;
-use super::operation::{self, Operation, Query, OPERATION_NAMES};
+use super::operation::{self, Operation, Payload, Query, OPERATION_NAMES};
 use super::response::{self, set_header, Body};
 use crate::api::{self, cors};
 use crate::config::ServerConfig;
@@ -116,11 +116,14 @@ pub async fn handle(
         .unwrap_or_default()
         .to_owned();
     let head = parts.method == Method::HEAD;
+    // The body headers are read once, here: the parser attaches them to the operations that
+    // carry a body, and a refused request decides from them whether to drain its body.
+    let payload = Payload::from_headers(&parts.headers);
     let stall = state.config.limits.body_stall_timeout;
     let result = body::BODY_STALL_TIMEOUT
         .scope(
             stall,
-            route(&state, &parts, &mut body, &request_id, now, &host),
+            route(&state, &parts, &payload, &mut body, &request_id, now, &host),
         )
         .await;
     let (mut resp, bucket) = match result {
@@ -135,11 +138,9 @@ pub async fn handle(
             // declared body beyond that is not waited for: hyper closes the connection after
             // the answer instead (spec 2.5), so a refused 5 GiB upload is answered at once.
             const DRAIN_LIMIT: u64 = 64 << 20;
-            let declared = parts
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-            if !matches!(declared, Some(n) if n > DRAIN_LIMIT) && err.code != ErrorCode::SlowDown {
+            if !matches!(payload.content_length, Some(n) if n > DRAIN_LIMIT)
+                && err.code != ErrorCode::SlowDown
+            {
                 body::drain(&mut body, DRAIN_LIMIT).await;
             }
             (response::error(&err, &request_id, &host, head), bucket)
@@ -167,6 +168,7 @@ type Routed = Result<(Response<Body>, Option<String>), (ApiError, Option<String>
 async fn route(
     state: &State,
     parts: &http::request::Parts,
+    payload: &Payload,
     body: &mut Incoming,
     request_id: &str,
     now: OffsetDateTime,
@@ -188,7 +190,8 @@ async fn route(
             )
         })?,
     );
-    let op = operation::parse(&parts.method, &target, &query, &parts.headers).map_err(fail)?;
+    let op =
+        operation::parse(&parts.method, &target, &query, &parts.headers, payload).map_err(fail)?;
     let caller = if op.is_anonymous() {
         auth::Caller::Anonymous
     } else {
@@ -216,20 +219,19 @@ async fn route(
     };
     access::authorize(&ctx, &op).await.map_err(fail)?;
     let is_head = parts.method == Method::HEAD;
-    let name = op.name();
+    let ingested = matches!(
+        op,
+        Operation::PutObject(_) | Operation::UploadPart(_) | Operation::AppendObject(_)
+    )
+    .then_some(payload.content_length)
+    .flatten();
     let counter = state.completed.get(op.index());
     let mut resp = dispatch(&ctx, op, body).await.map_err(fail)?;
     if let Some(counter) = counter {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    if matches!(name, "PutObject" | "UploadPart" | "AppendObject") {
-        let len = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        state
-            .ingested
-            .fetch_add(len.unwrap_or(0), Ordering::Relaxed);
+    if let Some(len) = ingested {
+        state.ingested.fetch_add(len, Ordering::Relaxed);
     }
     if is_head {
         // HEAD answers carry the GET headers; the body is dropped by hyper.
@@ -278,14 +280,20 @@ async fn dispatch(
             marker,
             max_keys,
         } => api::bucket::list_buckets(ctx, prefix, marker, max_keys).await,
-        O::PutBucket { bucket, acl } => api::bucket::put_bucket(ctx, bucket, acl, body).await,
+        O::PutBucket {
+            bucket,
+            acl,
+            payload,
+        } => api::bucket::put_bucket(ctx, bucket, acl, payload, body).await,
         O::PutBucketAcl { bucket, acl } => api::bucket::put_bucket_acl(ctx, bucket, acl).await,
         O::GetBucketAcl { bucket } => api::bucket::get_bucket_acl(ctx, bucket).await,
         O::HeadBucket { bucket } => api::bucket::head_bucket(ctx, bucket).await,
         O::GetBucketInfo { bucket } => api::bucket::get_bucket_info(ctx, bucket).await,
         O::GetBucketLocation { bucket } => api::bucket::get_bucket_location(ctx, bucket).await,
         O::DeleteBucket { bucket } => api::bucket::delete_bucket(ctx, bucket).await,
-        O::PutBucketCors { bucket } => cors::put_bucket_cors(ctx, bucket, body).await,
+        O::PutBucketCors { bucket, payload } => {
+            cors::put_bucket_cors(ctx, bucket, payload, body).await
+        }
         O::GetBucketCors { bucket } => cors::get_bucket_cors(ctx, bucket).await,
         O::DeleteBucketCors { bucket } => cors::delete_bucket_cors(ctx, bucket).await,
         O::Preflight(r) => cors::preflight(ctx, r).await,
@@ -296,7 +304,8 @@ async fn dispatch(
         O::DeleteMultipleObjects {
             bucket,
             url_encoding,
-        } => api::object::delete_multiple(ctx, bucket, url_encoding, body).await,
+            payload,
+        } => api::object::delete_multiple(ctx, bucket, url_encoding, payload, body).await,
         O::PutObject(r) => api::object::put_object(ctx, r, body).await,
         O::AppendObject(r) => api::append::append_object(ctx, r, body).await,
         O::CopyObject(r) => api::object::copy_object(ctx, *r).await,
@@ -314,9 +323,11 @@ async fn dispatch(
         O::GetObjectTagging { bucket, key } => {
             api::object::get_object_tagging(ctx, bucket, key).await
         }
-        O::PutObjectTagging { bucket, key } => {
-            api::object::put_object_tagging(ctx, bucket, key, body).await
-        }
+        O::PutObjectTagging {
+            bucket,
+            key,
+            payload,
+        } => api::object::put_object_tagging(ctx, bucket, key, payload, body).await,
         O::DeleteObjectTagging { bucket, key } => {
             api::object::delete_object_tagging(ctx, bucket, key).await
         }
