@@ -7,6 +7,7 @@ mod download;
 mod examples;
 mod hostile_service;
 mod interop;
+mod operation_model;
 mod ops;
 mod resume;
 mod single;
