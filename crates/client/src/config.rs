@@ -224,6 +224,21 @@ impl Config {
     /// Reads OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN, OSS_REGION and
     /// OSS_ENDPOINT; the endpoint defaults to `https://oss-<region>.aliyuncs.com`, and the
     /// region to the one an `oss-<region>.aliyuncs.com` endpoint names (else cn-hangzhou).
+    ///
+    /// ```
+    /// use osspart::Config;
+    ///
+    /// std::env::set_var("OSS_ACCESS_KEY_ID", "LTAI5tExample");
+    /// std::env::set_var("OSS_ACCESS_KEY_SECRET", "secret");
+    /// std::env::set_var("OSS_ENDPOINT", "oss-eu-central-1.aliyuncs.com");
+    /// std::env::remove_var("OSS_REGION");
+    ///
+    /// let config = Config::from_env("photos")?;
+    /// assert_eq!(config.endpoint, "https://oss-eu-central-1.aliyuncs.com");
+    /// assert_eq!(config.region, "eu-central-1");
+    /// assert_eq!(config.credentials.access_key_id, "LTAI5tExample");
+    /// # Ok::<(), osspart::Error>(())
+    /// ```
     pub fn from_env(bucket: impl Into<String>) -> Result<Config> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         let id = var("OSS_ACCESS_KEY_ID")

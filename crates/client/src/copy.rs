@@ -128,6 +128,31 @@ impl Client {
     /// one CopyObject below `options.multipart_threshold`, else a parallel, checkpointed
     /// UploadPartCopy multipart copy pinned to the source's ETag. Metadata is kept unless
     /// `options.object` replaces it.
+    ///
+    /// Not run here (`no_run`): it needs OSS and keys in the environment.
+    ///
+    /// ```no_run
+    /// use osspart::{Client, Config, CopyOptions, ObjectOptions};
+    ///
+    /// # async fn run() -> osspart::Result<()> {
+    /// let client = Client::new(Config::from_env("archive")?)?;
+    /// // Keep the source's metadata.
+    /// client
+    ///     .copy("photos", "2024/cat.jpg", "cats/2024.jpg", CopyOptions::default())
+    ///     .await?;
+    /// // Replace it, and copy anything above 64 MiB in checkpointed 32 MiB parts.
+    /// let options = CopyOptions::default()
+    ///     .with_multipart_threshold(64 << 20)
+    ///     .with_part_size(32 << 20)
+    ///     .with_checkpoint("copy.checkpoint")
+    ///     .with_object(ObjectOptions::default().with_mime("video/mp4"));
+    /// let out = client
+    ///     .copy("videos", "raw/big.mp4", "big.mp4", options)
+    ///     .await?;
+    /// println!("copied {} bytes in {} parts", out.size, out.parts_copied);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn copy(
         &self,
         source_bucket: &str,

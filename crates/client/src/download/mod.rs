@@ -135,6 +135,24 @@ impl Client {
     /// Downloads object `name` into the file `dest`, in parallel ranges pinned to one ETag,
     /// resuming from `options.checkpoint` when it describes this object, and replacing
     /// `dest` only when every byte arrived and the object's CRC-64 (when reported) matched.
+    ///
+    /// Not run here (`no_run`): it needs OSS and keys in the environment.
+    ///
+    /// ```no_run
+    /// use osspart::{Client, Config, DownloadOptions};
+    ///
+    /// # async fn run() -> osspart::Result<()> {
+    /// let client = Client::new(Config::from_env("photos")?)?;
+    /// // 16 MiB ranges, eight at a time; a rerun after a crash keeps the ranges already written.
+    /// let options = DownloadOptions::default()
+    ///     .with_part_size(16 << 20)
+    ///     .with_parallel(8)
+    ///     .with_checkpoint("video.mp4.download-checkpoint");
+    /// let out = client.download("videos/video.mp4", "video.mp4", options).await?;
+    /// assert_eq!(out.size, out.info.size);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn download(
         &self,
         name: &str,
