@@ -4,11 +4,15 @@
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use osspart_protocol::encoding::encode_component;
+use osspart_protocol::operation::{
+    CompleteRequest, Conditions, CopySource, ListPartsRequest, Payload, RequestParts,
+    UploadPartCopyRequest,
+};
 use osspart_protocol::xml::multipart::{
     CompleteMultipartUpload, CompleteMultipartUploadResult, CompletePart, CopyPartResult,
     InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult,
 };
-use osspart_protocol::{crc64, xml};
+use osspart_protocol::{crc64, limits, xml};
 use reqwest::Method;
 
 use super::object::{flatten_pages, ObjectOptions};
@@ -122,6 +126,15 @@ pub struct ListPartsPage {
     pub is_truncated: bool,
     /// Marker for the next page.
     pub next_part_number_marker: u32,
+}
+
+/// A client request from the parts the protocol builds for a typed request, so that what is
+/// sent is what the receiver's parser reads back into that request.
+fn request(op: &'static str, parts: RequestParts) -> Request {
+    let mut req = Request::new(op, parts.method, parts.key.as_deref());
+    req.query = parts.query;
+    req.headers = parts.headers;
+    req
 }
 
 /// The `x-oss-copy-source` value naming `bucket/key`.
@@ -242,17 +255,24 @@ impl Client {
         range: Option<osspart_protocol::range::ByteRange>,
         source_etag: Option<&str>,
     ) -> Result<PartOutput> {
-        let mut req = Request::new("UploadPartCopy", Method::PUT, Some(key))
-            .query("partNumber", number.to_string())
-            .query("uploadId", upload_id)
-            .header("x-oss-copy-source", copy_source(source_bucket, source_key));
-        if let Some(range) = range {
-            req = req.header("x-oss-copy-source-range", range.to_header());
-        }
-        if let Some(etag) = source_etag {
-            req = req.header("x-oss-copy-source-if-match", etag);
-        }
-        let r = self.send(req).await?;
+        let copy = UploadPartCopyRequest {
+            bucket: self.bucket().to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            part_number: number,
+            source: CopySource {
+                bucket: source_bucket.to_owned(),
+                key: source_key.to_owned(),
+                range,
+                conditions: Conditions {
+                    if_match: source_etag.map(str::to_owned),
+                    ..Conditions::default()
+                },
+            },
+        };
+        let r = self
+            .send(request("UploadPartCopy", copy.to_parts()))
+            .await?;
         let doc: CopyPartResult = r.xml()?;
         let etag = r
             .etag()
@@ -281,19 +301,35 @@ impl Client {
             .collect();
         parts.sort_by_key(|p| p.part_number);
         let body = xml::to_xml(&CompleteMultipartUpload { parts });
-        let req = Request::new("CompleteMultipartUpload", Method::POST, Some(key))
-            .query("uploadId", upload_id)
-            .body(Bytes::from(body))
-            .with_content_md5();
+        let req = request(
+            "CompleteMultipartUpload",
+            self.complete_request(key, upload_id, false).to_parts(),
+        )
+        .body(Bytes::from(body))
+        .with_content_md5();
         complete_output(self.send_once(req).await?)
     }
 
     /// CompleteMultipartUpload of every uploaded part (`x-oss-complete-all: yes`).
     pub async fn complete_all(&self, key: &str, upload_id: &str) -> Result<CompleteOutput> {
-        let req = Request::new("CompleteMultipartUpload", Method::POST, Some(key))
-            .query("uploadId", upload_id)
-            .header("x-oss-complete-all", "yes");
+        let req = request(
+            "CompleteMultipartUpload",
+            self.complete_request(key, upload_id, true).to_parts(),
+        );
         complete_output(self.send_once(req).await?)
+    }
+
+    /// CompleteMultipartUpload of `upload_id`, all parts or those the body lists.
+    fn complete_request(&self, key: &str, upload_id: &str, complete_all: bool) -> CompleteRequest {
+        CompleteRequest {
+            bucket: self.bucket().to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            complete_all,
+            forbid_overwrite: false,
+            url_encoding: false,
+            payload: Payload::default(),
+        }
     }
 
     /// AbortMultipartUpload.
@@ -399,14 +435,15 @@ impl Client {
         part_number_marker: Option<u32>,
         max_parts: Option<u32>,
     ) -> Result<ListPartsPage> {
-        let req = Request::new("ListParts", Method::GET, Some(key))
-            .query("uploadId", upload_id)
-            .query_opt(
-                "part-number-marker",
-                part_number_marker.map(|n| n.to_string()),
-            )
-            .query_opt("max-parts", max_parts.map(|n| n.to_string()))
-            .query("encoding-type", "url");
+        let list = ListPartsRequest {
+            bucket: self.bucket().to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            part_number_marker: part_number_marker.unwrap_or(0),
+            max_parts: max_parts.unwrap_or(limits::MAX_PARTS_PER_PAGE),
+            url_encoding: true,
+        };
+        let req = request("ListParts", list.to_parts());
         let doc: ListPartsResult = self.send(req).await?.xml()?;
         Ok(ListPartsPage {
             parts: doc

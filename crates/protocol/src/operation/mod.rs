@@ -9,6 +9,7 @@ use crate::attributes::Acl;
 use crate::ErrorCode;
 
 mod bucket;
+mod build;
 pub mod continuation;
 mod multipart;
 mod object;
@@ -16,6 +17,7 @@ mod parse;
 mod payload;
 
 pub use bucket::{ListObjectsV2Request, ObjectListing, PreflightRequest};
+pub use build::RequestParts;
 pub use multipart::{
     CompleteRequest, InitiateRequest, ListPartsRequest, ListUploadsRequest, UploadPartCopyRequest,
     UploadPartRequest,
