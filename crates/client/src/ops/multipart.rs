@@ -6,7 +6,7 @@ use futures_util::stream::{self, Stream};
 use osspart_protocol::encoding::encode_component;
 use osspart_protocol::operation::{
     CompleteRequest, Conditions, CopySource, ListPartsRequest, Payload, RequestParts,
-    UploadPartCopyRequest,
+    UploadPartCopyRequest, UploadPartRequest,
 };
 use osspart_protocol::xml::multipart::{
     CompleteMultipartUpload, CompleteMultipartUploadResult, CompletePart, CopyPartResult,
@@ -179,17 +179,24 @@ impl Client {
         Ok(doc.upload_id)
     }
 
+    /// The UploadPart request for part `number` of `upload_id`, as the typed request builds
+    /// it; `content_md5` adds the body's MD5.
     pub(crate) fn upload_part_request(
+        &self,
         key: &str,
         upload_id: &str,
         number: u32,
         body: Bytes,
         content_md5: bool,
     ) -> Request {
-        let req = Request::new("UploadPart", Method::PUT, Some(key))
-            .query("partNumber", number.to_string())
-            .query("uploadId", upload_id)
-            .body(body);
+        let part = UploadPartRequest {
+            bucket: self.bucket().to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            part_number: number,
+            payload: Payload::default(),
+        };
+        let req = request("UploadPart", part.to_parts()).body(body);
         if content_md5 {
             req.with_content_md5()
         } else {
@@ -209,13 +216,7 @@ impl Client {
     ) -> Result<PartOutput> {
         let crc = crc64::checksum(&body);
         let r = self
-            .send(Self::upload_part_request(
-                key,
-                upload_id,
-                number,
-                body,
-                content_md5,
-            ))
+            .send(self.upload_part_request(key, upload_id, number, body, content_md5))
             .await?;
         part_output(r, Some(crc), number)
     }

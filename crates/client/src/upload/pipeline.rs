@@ -328,7 +328,7 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
     let client = &shared.client;
     let mut req = match &job.payload {
         // Built once: a retry sends the same bytes, so the Content-MD5 still holds.
-        Payload::Buffer { data, .. } => crate::Client::upload_part_request(
+        Payload::Buffer { data, .. } => client.upload_part_request(
             &shared.key,
             &shared.upload_id,
             job.number,
@@ -339,7 +339,7 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
             let file = shared.file.clone().ok_or_else(|| {
                 Error::InvalidArgument("a file part needs the file source".into())
             })?;
-            let mut req = crate::Client::upload_part_request(
+            let mut req = client.upload_part_request(
                 &shared.key,
                 &shared.upload_id,
                 job.number,
