@@ -1,6 +1,6 @@
 //! The request-target path and query: `encoding::decode_path` and `parse_query`, then the
-//! server's own `addressing::resolve` and `operation::parse` over a fuzzed Host, method and
-//! headers.
+//! server's own `addressing::resolve` and the protocol's `operation::parse` (the one the server
+//! runs) over a fuzzed Host, method and headers.
 //!
 //! Input: lines `host`, `method`, `target` (path and query), then `name: value` header lines.
 //! Checks: nothing panics; what decodes re-encodes to something that decodes to the same text
@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let query = operation::Query(pairs);
-    if let Ok(op) = operation::parse(&method, &resolved, &query, &headers) {
+    if let Ok(op) = osspart_protocol::operation::parse(&method, &resolved, &query, &headers) {
         let _ = op.name();
         assert!(resolved.bucket.is_some() || op.name() == "ListBuckets");
     }
