@@ -8,6 +8,7 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 use osspart_protocol::crc64;
+use osspart_protocol::operation::CompleteRequest;
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
     CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, Store, StoreError,
@@ -57,6 +58,24 @@ fn quoted(md5: &[u8; 16]) -> String {
 
 fn code<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorCode {
     r.unwrap_err().code().expect("an API error")
+}
+
+/// A CompleteMultipartUpload request for `upload_id` of `bucket/key`.
+fn complete_req(
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    forbid_overwrite: bool,
+) -> CompleteRequest {
+    CompleteRequest {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        upload_id: upload_id.to_owned(),
+        complete_all: false,
+        forbid_overwrite,
+        url_encoding: false,
+        payload: Default::default(),
+    }
 }
 
 /// The object's bytes, read through its manifest.
@@ -389,11 +408,8 @@ fn complete_assembles_parts_without_copying() {
     ];
     let obj = store
         .complete_upload(
-            "bk",
-            "video/big.mp4",
-            &up.upload_id,
+            &complete_req("bk", "video/big.mp4", &up.upload_id, false),
             CompleteParts::Listed(listed),
-            false,
             T0,
         )
         .unwrap();
@@ -431,7 +447,11 @@ fn complete_assembles_parts_without_copying() {
         ErrorCode::NoSuchUpload
     );
     assert_eq!(
-        code(store.complete_upload("bk", "video/big.mp4", id, CompleteParts::All, false, T0)),
+        code(store.complete_upload(
+            &complete_req("bk", "video/big.mp4", id, false),
+            CompleteParts::All,
+            T0
+        )),
         ErrorCode::NoSuchUpload
     );
     assert_eq!(
@@ -454,7 +474,11 @@ fn complete_all_and_overwrite() {
         .create_upload("bk", "k", ObjectMeta::default(), false, T0)
         .unwrap();
     assert_eq!(
-        code(store.complete_upload("bk", "k", &up.upload_id, CompleteParts::All, false, T0)),
+        code(store.complete_upload(
+            &complete_req("bk", "k", &up.upload_id, false),
+            CompleteParts::All,
+            T0
+        )),
         ErrorCode::InvalidPart,
         "complete-all needs at least one part"
     );
@@ -467,7 +491,11 @@ fn complete_all_and_overwrite() {
             .unwrap();
     }
     let obj = store
-        .complete_upload("bk", "k", &up.upload_id, CompleteParts::All, false, T0)
+        .complete_upload(
+            &complete_req("bk", "k", &up.upload_id, false),
+            CompleteParts::All,
+            T0,
+        )
         .unwrap();
     assert!(obj.etag.ends_with("-2\""));
     assert_eq!(get(&store, "k"), [&a[..], &b[..]].concat());
@@ -491,7 +519,11 @@ fn complete_errors_leave_the_upload_intact() {
         etags.push(store.put_part("bk", "k", &id, n, b, T0).unwrap().etag);
     }
     let complete = |listed: Vec<(u32, String)>| {
-        store.complete_upload("bk", "k", &id, CompleteParts::Listed(listed), false, T0)
+        store.complete_upload(
+            &complete_req("bk", "k", &id, false),
+            CompleteParts::Listed(listed),
+            T0,
+        )
     };
 
     assert_eq!(code(complete(vec![])), ErrorCode::MalformedXML);
@@ -523,7 +555,11 @@ fn complete_errors_leave_the_upload_intact() {
         ("bk", "k", "0000000000000000FFFFFFFFFFFFFFFF"),
     ] {
         assert_eq!(
-            code(store.complete_upload(bucket, key, upload_id, CompleteParts::All, false, T0)),
+            code(store.complete_upload(
+                &complete_req(bucket, key, upload_id, false),
+                CompleteParts::All,
+                T0
+            )),
             ErrorCode::NoSuchUpload
         );
         assert_eq!(
@@ -540,11 +576,8 @@ fn complete_errors_leave_the_upload_intact() {
     put(&store, "k", b"raced");
     assert_eq!(
         code(store.complete_upload(
-            "bk",
-            "k",
-            &id,
+            &complete_req("bk", "k", &id, true),
             CompleteParts::Listed(vec![(2, etags[1].clone()), (3, etags[2].clone())]),
-            true,
             T0
         )),
         ErrorCode::FileAlreadyExists
@@ -577,7 +610,11 @@ fn forbid_overwrite_from_initiate() {
         .unwrap();
     put(&store, "later", b"first");
     assert_eq!(
-        code(store.complete_upload("bk", "later", &up.upload_id, CompleteParts::All, false, T0)),
+        code(store.complete_upload(
+            &complete_req("bk", "later", &up.upload_id, false),
+            CompleteParts::All,
+            T0
+        )),
         ErrorCode::FileAlreadyExists
     );
     assert_eq!(get(&store, "later"), b"first");
@@ -605,11 +642,8 @@ fn part_replacement_and_abort() {
     // The old ETag no longer matches.
     assert_eq!(
         code(store.complete_upload(
-            "bk",
-            "k",
-            id,
+            &complete_req("bk", "k", id, false),
             CompleteParts::Listed(vec![(1, first.etag.clone())]),
-            false,
             T0
         )),
         ErrorCode::InvalidPart
@@ -985,7 +1019,11 @@ fn reopen_reads_everything_back() {
         }
         objects.push(
             store
-                .complete_upload("bk", "multi", &up.upload_id, CompleteParts::All, false, T0)
+                .complete_upload(
+                    &complete_req("bk", "multi", &up.upload_id, false),
+                    CompleteParts::All,
+                    T0,
+                )
                 .unwrap(),
         );
         objects.push(
@@ -1043,11 +1081,8 @@ fn reopen_reads_everything_back() {
     assert!(newer.upload_id > upload.upload_id);
     let obj = store
         .complete_upload(
-            "bk",
-            "pending",
-            &upload.upload_id,
+            &complete_req("bk", "pending", &upload.upload_id, false),
             CompleteParts::All,
-            false,
             T0,
         )
         .unwrap();
@@ -1412,7 +1447,11 @@ fn small_bodies_live_in_the_database_across_restarts() {
             .unwrap();
         objects.push(
             store
-                .complete_upload("bk", "multi", &up.upload_id, CompleteParts::All, false, T0)
+                .complete_upload(
+                    &complete_req("bk", "multi", &up.upload_id, false),
+                    CompleteParts::All,
+                    T0,
+                )
                 .unwrap(),
         );
         // An upload left pending with an inline part.

@@ -191,19 +191,10 @@ pub async fn complete(
     req: CompleteRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let CompleteRequest {
-        bucket,
-        key,
-        upload_id,
-        complete_all,
-        forbid_overwrite,
-        url_encoding,
-        payload,
-    } = req;
-    require_upload(ctx, &bucket, &key, &upload_id).await?;
-    let checks = BodyChecks::from_payload(&payload)?;
+    require_upload(ctx, &req.bucket, &req.key, &req.upload_id).await?;
+    let checks = BodyChecks::from_payload(&req.payload)?;
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
-    let parts = if complete_all {
+    let parts = if req.complete_all {
         if !bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(ErrorCode::InvalidArgument)
                 .with_message(
@@ -227,10 +218,16 @@ pub async fn complete(
         )
     };
     let now = ctx.now;
-    let (b, k) = (bucket.clone(), key.clone());
+    let complete = req.clone();
     let object = ctx
-        .store(move |s| s.complete_upload(&b, &k, &upload_id, parts, forbid_overwrite, now))
+        .store(move |s| s.complete_upload(&complete, parts, now))
         .await?;
+    let CompleteRequest {
+        bucket,
+        key,
+        url_encoding,
+        ..
+    } = req;
     let host = if ctx.host.is_empty() {
         "localhost"
     } else {

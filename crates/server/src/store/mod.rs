@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
+use osspart_protocol::operation::CompleteRequest;
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
@@ -961,17 +962,16 @@ impl Store {
     /// Completes the upload in one metadata transaction (no byte copied): validates the parts
     /// (spec 3.4), writes the object (type Multipart) whose manifest is the chosen parts'
     /// blobs, releases unlisted parts and any overwritten object, and drops the upload.
-    /// `forbid_overwrite` adds to the flag given at Initiate.
+    /// `parts` are the ones the request's body lists (or all of them, for `complete_all`);
+    /// the request's `forbid_overwrite` adds to the flag given at Initiate.
     pub fn complete_upload(
         &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
+        req: &CompleteRequest,
         parts: CompleteParts,
-        forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        let forbid_overwrite = req.forbid_overwrite;
+        let (bucket, key, upload_id) = (req.bucket.clone(), req.key.clone(), req.upload_id.clone());
         self.write(None, move |tx, dead| {
             let upload = find_upload(tx, &bucket, &key, &upload_id)?;
             let stored = meta::all_parts(tx, &upload_id)?;
@@ -1350,11 +1350,16 @@ mod tests {
             // The second round also overwrites (and releases) the first object's 10,000 blobs.
             let obj = store
                 .complete_upload(
-                    "bk",
-                    "big",
-                    &up.upload_id,
+                    &CompleteRequest {
+                        bucket: "bk".to_owned(),
+                        key: "big".to_owned(),
+                        upload_id: up.upload_id.clone(),
+                        complete_all: false,
+                        forbid_overwrite: false,
+                        url_encoding: false,
+                        payload: Default::default(),
+                    },
                     CompleteParts::Listed(listed),
-                    false,
                     now,
                 )
                 .unwrap();
