@@ -31,11 +31,9 @@ fn main() -> anyhow::Result<()> {
         bucket.as_str(),
         credentials,
     ))?;
-    let options = UploadOptions {
-        parallel: parallel.parse().context("PARALLEL")?,
-        part_size: part_size.parse().context("PART_SIZE")?,
-        ..Default::default()
-    };
+    let options = UploadOptions::default()
+        .with_parallel(parallel.parse().context("PARALLEL")?)
+        .with_part_size(part_size.parse().context("PART_SIZE")?);
     // The runtime a typical program would use: one worker per core.
     let runtime = tokio::runtime::Runtime::new()?;
     let started = Instant::now();

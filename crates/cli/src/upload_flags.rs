@@ -177,14 +177,12 @@ impl Sse {
 
 /// Upload options from the flags (no checkpoint, progress or cancel yet).
 pub fn options(args: &UploadArgs) -> anyhow::Result<UploadOptions> {
-    let mut o = UploadOptions {
-        parallel: args.parallel,
-        part_size: args.part_size,
-        content_md5: args.content_md5,
-        restart_on_source_change: args.restart,
-        multipart_threshold: args.multipart_threshold,
-        ..Default::default()
-    };
+    let mut o = UploadOptions::default()
+        .with_parallel(args.parallel)
+        .with_part_size(args.part_size)
+        .with_content_md5(args.content_md5)
+        .with_restart_on_source_change(args.restart)
+        .with_multipart_threshold(args.multipart_threshold);
     for m in &args.meta {
         let (k, v) = m
             .split_once('=')

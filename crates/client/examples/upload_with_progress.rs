@@ -45,14 +45,12 @@ pub async fn run(client: &Client, key: &str, file: &Path) -> anyhow::Result<Repo
             _ => {}
         }
     });
-    let options = UploadOptions {
-        progress: Some(progress),
-        object: ObjectOptions::default().with_meta(vec![
+    let options = UploadOptions::default()
+        .with_progress(progress)
+        .with_object(ObjectOptions::default().with_meta(vec![
             ("year".into(), "2020".into()),
             ("people".into(), "test".into()),
-        ]),
-        ..Default::default()
-    };
+        ]));
     let out = client
         .multipart_upload(key, file, options)
         .await

@@ -136,13 +136,11 @@ async fn osspart_finishes_an_upload_ali_oss_cancelled() {
     assert!(on_server >= recorded, "{on_server} < {recorded}");
     let before = upload_parts_counted(&server);
 
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(checkpoint.clone())),
-        parallel: 3,
-        // A different size on purpose: the checkpoint's cut must win.
-        part_size: 2 * PART,
-        ..Default::default()
-    };
+    // A different size on purpose: the checkpoint's cut must win.
+    let options = UploadOptions::default()
+        .with_checkpoint(CheckpointSpec::File(checkpoint.clone()))
+        .with_parallel(3)
+        .with_part_size(2 * PART);
     let out = client
         .multipart_upload(key, file.as_path(), options)
         .await
@@ -175,12 +173,12 @@ async fn ali_oss_finishes_an_upload_osspart_paused() {
     let cancel = CancelHandle::new();
     let done = Arc::new(AtomicU32::new(0));
     let memory = Arc::new(Mutex::new(None));
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::Memory(memory.clone())),
-        parallel: 2,
-        part_size: PART,
-        cancel: Some(cancel.clone()),
-        progress: Some({
+    let options = UploadOptions::default()
+        .with_checkpoint(CheckpointSpec::Memory(memory.clone()))
+        .with_parallel(2)
+        .with_part_size(PART)
+        .with_cancel(cancel.clone())
+        .with_progress({
             let (cancel, done) = (cancel.clone(), done.clone());
             ProgressCallback::new(move |p| {
                 if matches!(p.event, ProgressEvent::PartDone { .. })
@@ -189,9 +187,7 @@ async fn ali_oss_finishes_an_upload_osspart_paused() {
                     cancel.pause();
                 }
             })
-        }),
-        ..Default::default()
-    };
+        });
     let paused = client.multipart_upload(key, file.as_path(), options).await;
     assert!(matches!(paused, Err(Error::Cancelled)), "{paused:?}");
     let saved: Checkpoint = memory

@@ -653,10 +653,7 @@ async fn conformance(client: &Client, label: &str) {
         .await
         .unwrap_or_else(|e| panic!("{label}: put: {e}"));
     assert_object(client, "conf/put.bin", &data).await;
-    let options = UploadOptions {
-        part_size: PART as u64,
-        ..Default::default()
-    };
+    let options = UploadOptions::default().with_part_size(PART as u64);
     let out = client
         .multipart_upload("conf/multi bin+é.bin", Bytes::from(data.clone()), options)
         .await

@@ -62,11 +62,9 @@ async fn parts_on_server(client: &Client, key: &str, upload_id: &str) -> u64 {
 }
 
 fn resume_options(cp_path: &Path, rec: &Recorder) -> UploadOptions {
-    UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.to_owned())),
-        progress: Some(rec.callback()),
-        ..small_parts()
-    }
+    small_parts()
+        .with_checkpoint(CheckpointSpec::File(cp_path.to_owned()))
+        .with_progress(rec.callback())
 }
 
 #[tokio::test]
@@ -135,11 +133,9 @@ async fn lost_checkpoint_adopts_parts_by_upload_id_and_crc() {
     let on_server = parts_on_server(&client, "a.bin", &id).await;
     let before = server.count("UploadPart");
     let rec = Recorder::default();
-    let options = UploadOptions {
-        upload_id: Some(id.clone()),
-        progress: Some(rec.callback()),
-        ..small_parts()
-    };
+    let options = small_parts()
+        .with_upload_id(id.clone())
+        .with_progress(rec.callback());
     let out = client
         .multipart_upload("a.bin", p.path.as_path(), options)
         .await

@@ -16,11 +16,9 @@ use crate::support::{pattern, Server};
 const THRESHOLD: u64 = 256 * 1024;
 
 fn options() -> UploadOptions {
-    UploadOptions {
-        multipart_threshold: THRESHOLD,
-        part_size: 100 * 1024,
-        ..Default::default()
-    }
+    UploadOptions::default()
+        .with_multipart_threshold(THRESHOLD)
+        .with_part_size(100 * 1024)
 }
 
 #[tokio::test]

@@ -89,11 +89,9 @@ fn assert_complete_story(reports: &[Progress], parts: u32, total: u64) {
 }
 
 pub fn small_parts() -> UploadOptions {
-    UploadOptions {
-        part_size: PART as u64,
-        parallel: 3,
-        ..Default::default()
-    }
+    UploadOptions::default()
+        .with_part_size(PART as u64)
+        .with_parallel(3)
 }
 
 pub async fn assert_object(client: &Client, key: &str, data: &[u8]) {
@@ -115,13 +113,11 @@ pub async fn pause_after_parts(
 ) {
     let cancel = CancelHandle::new();
     let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(checkpoint),
-        cancel: Some(cancel.clone()),
-        progress: Some(rec.pausing_after(k, &cancel)),
-        parallel,
-        ..small_parts()
-    };
+    let options = small_parts()
+        .with_checkpoint(checkpoint)
+        .with_cancel(cancel.clone())
+        .with_progress(rec.pausing_after(k, &cancel))
+        .with_parallel(parallel);
     let err = client
         .multipart_upload(key, source, options)
         .await
@@ -140,10 +136,7 @@ async fn uploads_a_file_with_progress_and_meta() {
         std::fs::write(&path, &data).unwrap();
         let fractions = Arc::new(Mutex::new(Vec::new()));
         let f = fractions.clone();
-        let mut options = UploadOptions {
-            parallel: 3,
-            ..Default::default()
-        };
+        let mut options = UploadOptions::default().with_parallel(3);
         options.progress = Some(ProgressCallback::new(move |p| {
             f.lock().unwrap().push(p.fraction)
         }));
@@ -181,10 +174,7 @@ async fn progress_sync_callback_tells_the_whole_story() {
     let client = server.client("progress", SignatureVersion::V4).await;
     let data = pattern(7 * PART + 5, 1);
     let rec = Recorder::default();
-    let options = UploadOptions {
-        progress: Some(rec.callback()),
-        ..small_parts()
-    };
+    let options = small_parts().with_progress(rec.callback());
     let out = client
         .multipart_upload("p.bin", Bytes::from(data.clone()), options)
         .await
@@ -224,18 +214,15 @@ async fn progress_async_callback_is_awaited() {
     let data = pattern(4 * PART, 2);
     let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
     let s = seen.clone();
-    let options = UploadOptions {
-        progress: Some(ProgressCallback::new_async(move |p: Progress| {
-            let s = s.clone();
-            async move {
-                // Yield and sleep before recording: only an awaited callback has recorded by
-                // the time the upload returns.
-                tokio::time::sleep(Duration::from_millis(15)).await;
-                s.lock().unwrap().push(p);
-            }
-        })),
-        ..small_parts()
-    };
+    let options = small_parts().with_progress(ProgressCallback::new_async(move |p: Progress| {
+        let s = s.clone();
+        async move {
+            // Yield and sleep before recording: only an awaited callback has recorded by
+            // the time the upload returns.
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            s.lock().unwrap().push(p);
+        }
+    }));
     client
         .multipart_upload("a.bin", Bytes::from(data.clone()), options)
         .await
@@ -255,16 +242,14 @@ async fn checkpoint_file_is_written_during_and_removed_after() {
     let cp_path = dir.path().join("state/cp.json");
     let snapshots: Arc<Mutex<Vec<Option<Checkpoint>>>> = Arc::default();
     let (s, p) = (snapshots.clone(), cp_path.clone());
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        parallel: 1,
-        progress: Some(ProgressCallback::new(move |pr| {
+    let options = small_parts()
+        .with_checkpoint(CheckpointSpec::File(cp_path.clone()))
+        .with_parallel(1)
+        .with_progress(ProgressCallback::new(move |pr| {
             if matches!(pr.event, ProgressEvent::PartDone { .. }) {
                 s.lock().unwrap().push(Checkpoint::load(&p).unwrap());
             }
-        })),
-        ..small_parts()
-    };
+        }));
     let out = client
         .multipart_upload("cp.bin", path.as_path(), options)
         .await
@@ -326,10 +311,7 @@ async fn checkpoint_in_memory_resumes_and_clears() {
         .parts
         .len() as u64;
     let before = server.count("UploadPart");
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::Memory(memory.clone())),
-        ..small_parts()
-    };
+    let options = small_parts().with_checkpoint(CheckpointSpec::Memory(memory.clone()));
     let out = client
         .multipart_upload("m.bin", data.clone(), options)
         .await
@@ -354,10 +336,7 @@ async fn parallel_bounds_parts_in_flight() {
         let mut config = server.config("parallel");
         config.endpoint = proxy.endpoint();
         let client = Client::new(config).unwrap();
-        let options = UploadOptions {
-            parallel,
-            ..small_parts()
-        };
+        let options = small_parts().with_parallel(parallel);
         client
             .multipart_upload("par.bin", data.clone(), options)
             .await
@@ -380,10 +359,7 @@ async fn part_size_is_checked_and_raised_beyond_ten_thousand_parts() {
     let server = Server::start().await;
     let client = server.client("partsize", SignatureVersion::V4).await;
     for bad in [PART as u64 - 1, 5 * 1024 * 1024 * 1024 + 1] {
-        let options = UploadOptions {
-            part_size: bad,
-            ..Default::default()
-        };
+        let options = UploadOptions::default().with_part_size(bad);
         let err = client
             .multipart_upload("bad.bin", Bytes::from_static(b"x"), options)
             .await
@@ -404,16 +380,14 @@ async fn part_size_is_checked_and_raised_beyond_ten_thousand_parts() {
     let cancel = CancelHandle::new();
     let rec = Recorder::default();
     let (r, c) = (rec.clone(), cancel.clone());
-    let options = UploadOptions {
-        cancel: Some(cancel.clone()),
-        progress: Some(ProgressCallback::new(move |p| {
+    let options = small_parts()
+        .with_cancel(cancel.clone())
+        .with_progress(ProgressCallback::new(move |p| {
             r.0.lock().unwrap().push(p.clone());
             if matches!(p.event, ProgressEvent::Warning(_)) {
                 c.abort();
             }
-        })),
-        ..small_parts()
-    };
+        }));
     let err = client
         .multipart_upload("sparse.bin", path.as_path(), options)
         .await
@@ -498,10 +472,7 @@ async fn content_md5_goes_with_every_part_only_when_asked() {
         let mut config = server.config("md5");
         config.endpoint = proxy.endpoint();
         let client = client_for(config).await;
-        let options = UploadOptions {
-            content_md5,
-            ..small_parts()
-        };
+        let options = small_parts().with_content_md5(content_md5);
         client
             .multipart_upload("md5.bin", data.clone(), options)
             .await
@@ -571,17 +542,15 @@ async fn cancel_pause_keeps_parts_and_abort_removes_the_upload() {
     // Abort (from another task while the run is under way): the upload is gone.
     let cancel = CancelHandle::new();
     let c = cancel.clone();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        cancel: Some(cancel.clone()),
-        progress: Some(ProgressCallback::new(move |p| {
+    let options = small_parts()
+        .with_checkpoint(CheckpointSpec::File(cp_path.clone()))
+        .with_cancel(cancel.clone())
+        .with_progress(ProgressCallback::new(move |p| {
             if matches!(p.event, ProgressEvent::PartDone { .. }) {
                 c.abort();
             }
-        })),
-        parallel: 1,
-        ..small_parts()
-    };
+        }))
+        .with_parallel(1);
     let err = client
         .multipart_upload("c.bin", path.as_path(), options)
         .await
@@ -613,11 +582,7 @@ async fn part_retries_resend_failed_parts_within_budget() {
 
     proxy.fail(is_upload_part, 2, 503, "ServiceUnavailable");
     let rec = Recorder::default();
-    let options = UploadOptions {
-        progress: Some(rec.callback()),
-        parallel: 1,
-        ..small_parts()
-    };
+    let options = small_parts().with_progress(rec.callback()).with_parallel(1);
     let out = client
         .multipart_upload("r.bin", data.clone(), options)
         .await
@@ -645,11 +610,7 @@ async fn part_retries_resend_failed_parts_within_budget() {
 
     // No budget: the first failure ends the upload with the service's error.
     proxy.fail(is_upload_part, 1, 503, "ServiceUnavailable");
-    let options = UploadOptions {
-        part_retries: Some(0),
-        parallel: 1,
-        ..small_parts()
-    };
+    let options = small_parts().with_part_retries(0).with_parallel(1);
     let err = client
         .multipart_upload("r2.bin", data.clone(), options)
         .await
@@ -688,10 +649,7 @@ async fn upload_id_lock_and_restart_on_source_change() {
 
     // A second process holding the lock stops the run before anything is sent.
     let lock = CheckpointLock::acquire(&cp_path).unwrap();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        ..small_parts()
-    };
+    let options = small_parts().with_checkpoint(CheckpointSpec::File(cp_path.clone()));
     let err = client
         .multipart_upload("s.bin", path.as_path(), options)
         .await
@@ -710,12 +668,10 @@ async fn upload_id_lock_and_restart_on_source_change() {
     let changed = pattern(5 * PART + 77, 12);
     std::fs::write(&path, &changed).unwrap();
     let rec = Recorder::default();
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(cp_path.clone())),
-        restart_on_source_change: true,
-        progress: Some(rec.callback()),
-        ..small_parts()
-    };
+    let options = small_parts()
+        .with_checkpoint(CheckpointSpec::File(cp_path.clone()))
+        .with_restart_on_source_change(true)
+        .with_progress(rec.callback());
     let out = client
         .multipart_upload("s.bin", path.as_path(), options)
         .await
@@ -854,11 +810,7 @@ async fn one_retry_budget_covers_every_call_of_an_upload() {
     config.retry.base_delay = Duration::from_millis(1);
     let client = client_for(config).await;
     let data = Bytes::from(pattern(4 * PART, 12));
-    let with_budget = |n| UploadOptions {
-        retry_budget: Some(n),
-        parallel: 1,
-        ..small_parts()
-    };
+    let with_budget = |n| small_parts().with_retry_budget(n).with_parallel(1);
 
     // Initiate and the part take the two retries; Complete's failure finds none left.
     fail_each_call_once(&proxy);
@@ -918,11 +870,9 @@ async fn a_dropped_upload_stops_its_tasks_and_lets_go_of_the_file() {
     std::fs::write(&file, pattern(8 * PART, 13)).unwrap();
     let checkpoint = dir.path().join("cp.json");
     proxy.delay_parts(Duration::from_millis(200));
-    let options = UploadOptions {
-        checkpoint: Some(CheckpointSpec::File(checkpoint.clone())),
-        parallel: 2,
-        ..small_parts()
-    };
+    let options = small_parts()
+        .with_checkpoint(CheckpointSpec::File(checkpoint.clone()))
+        .with_parallel(2);
     let upload = client.multipart_upload("d.bin", file.as_path(), options);
     // Dropped midway, as `timeout` or `select!` do.
     assert!(tokio::time::timeout(Duration::from_millis(500), upload)
@@ -948,10 +898,7 @@ async fn a_dropped_upload_stops_its_tasks_and_lets_go_of_the_file() {
         .multipart_upload(
             "d.bin",
             file.as_path(),
-            UploadOptions {
-                checkpoint: Some(CheckpointSpec::File(checkpoint.clone())),
-                ..small_parts()
-            },
+            small_parts().with_checkpoint(CheckpointSpec::File(checkpoint.clone())),
         )
         .await
         .unwrap();

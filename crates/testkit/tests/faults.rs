@@ -143,12 +143,10 @@ async fn run_case(server: Arc<LocalServer>, case: Case) -> Outcome {
         .with_max_delay(Duration::from_millis(250));
     let client = Client::new(config).unwrap();
     let key = format!("scenario/{:03}-{}", case.index, case.size);
-    let options = UploadOptions {
-        part_size: PART,
-        parallel: case.parallel,
-        part_retries: Some(12),
-        ..UploadOptions::default()
-    };
+    let options = UploadOptions::default()
+        .with_part_size(PART)
+        .with_parallel(case.parallel)
+        .with_part_retries(12);
     let started = Instant::now();
     let out = client
         .multipart_upload(&key, data.clone(), options)

@@ -204,17 +204,15 @@ async fn upload_one(client: Client, board: Arc<Board>, p: Planned) -> u64 {
     let data = Bytes::from(object_bytes(p.seed, p.size as usize));
     let events: Arc<Mutex<Vec<(Instant, ProgressEvent)>>> = Arc::default();
     let sink = events.clone();
-    let options = UploadOptions {
-        part_size: p.part_size,
-        parallel: PARALLEL,
-        part_retries: Some(0),
-        progress: Some(ProgressCallback::new(move |pr| {
+    let options = UploadOptions::default()
+        .with_part_size(p.part_size)
+        .with_parallel(PARALLEL)
+        .with_part_retries(0)
+        .with_progress(ProgressCallback::new(move |pr| {
             sink.lock()
                 .unwrap()
                 .push((Instant::now(), pr.event.clone()))
-        })),
-        ..UploadOptions::default()
-    };
+        }));
     match client.multipart_upload(&p.key, data.clone(), options).await {
         Ok(out) => {
             if out.crc64 != crc64::checksum(&data) || out.size != p.size {

@@ -36,9 +36,10 @@ pub enum CheckpointSpec {
 /// Sources below this size go up as one PutObject in [`Client::upload`].
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 8 << 20;
 
-/// Options of [`Client::multipart_upload`] and [`Client::upload`]; defaults in one `Default`
-/// impl.
+/// Options of [`Client::multipart_upload`] and [`Client::upload`]: `UploadOptions::default()`
+/// and the `with_*` setters (see the crate's options pattern in `setters`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UploadOptions {
     /// Progress persistence (default none: an interrupted upload starts over).
     pub checkpoint: Option<CheckpointSpec>,
@@ -91,6 +92,22 @@ impl Default for UploadOptions {
         }
     }
 }
+
+with_setters!(UploadOptions {
+    with_checkpoint => checkpoint: Some(CheckpointSpec),
+    with_parallel => parallel: usize,
+    with_part_size => part_size: u64,
+    with_progress => progress: Some(ProgressCallback),
+    with_object => object: ObjectOptions,
+    with_content_md5 => content_md5: bool,
+    with_cancel => cancel: Some(CancelHandle),
+    with_part_retries => part_retries: Some(u32),
+    with_retry_budget => retry_budget: Some(u32),
+    with_upload_id => upload_id: Some(into String),
+    with_restart_on_source_change => restart_on_source_change: bool,
+    with_multipart_threshold => multipart_threshold: u64,
+    with_budget => budget: Some(TransferBudget),
+});
 
 /// What a finished upload produced.
 #[derive(Debug, Clone)]
