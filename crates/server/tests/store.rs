@@ -8,7 +8,7 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 use osspart_protocol::crc64;
-use osspart_protocol::operation::CompleteRequest;
+use osspart_protocol::operation::{CompleteRequest, InitiateRequest};
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
     CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, Store, StoreError,
@@ -58,6 +58,23 @@ fn quoted(md5: &[u8; 16]) -> String {
 
 fn code<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorCode {
     r.unwrap_err().code().expect("an API error")
+}
+
+/// An InitiateMultipartUpload request for `bucket/key` (not sequential).
+fn initiate_req(
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+    forbid_overwrite: bool,
+) -> InitiateRequest {
+    InitiateRequest {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        meta,
+        forbid_overwrite,
+        url_encoding: false,
+        sequential: false,
+    }
 }
 
 /// A CompleteMultipartUpload request for `upload_id` of `bucket/key`.
@@ -187,7 +204,7 @@ fn bucket_lifecycle_and_errors() {
     assert!(store.delete_object("bk", "k").unwrap());
     // ...or while an upload is in progress.
     let up = store
-        .create_upload("bk", "k", ObjectMeta::default(), false, T0)
+        .create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)
         .unwrap();
     assert_eq!(code(store.delete_bucket("bk")), ErrorCode::BucketNotEmpty);
     store.abort_upload("bk", "k", &up.upload_id).unwrap();
@@ -210,7 +227,7 @@ fn bucket_lifecycle_and_errors() {
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
-        code(store.create_upload("bk", "k", ObjectMeta::default(), false, T0)),
+        code(store.create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)),
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
@@ -373,7 +390,10 @@ fn complete_assembles_parts_without_copying() {
         ..ObjectMeta::default()
     };
     let up = store
-        .create_upload("bk", "video/big.mp4", meta.clone(), false, T0)
+        .create_upload(
+            &initiate_req("bk", "video/big.mp4", meta.clone(), false),
+            T0,
+        )
         .unwrap();
     assert_eq!(up.upload_id.len(), 32);
     assert_eq!(
@@ -471,7 +491,7 @@ fn complete_all_and_overwrite() {
     let (dir, store) = open();
     put(&store, "k", b"old object");
     let up = store
-        .create_upload("bk", "k", ObjectMeta::default(), false, T0)
+        .create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)
         .unwrap();
     assert_eq!(
         code(store.complete_upload(
@@ -508,7 +528,7 @@ fn complete_errors_leave_the_upload_intact() {
     let (_dir, store) = open();
     store.create_bucket("other", T0).unwrap();
     let up = store
-        .create_upload("bk", "k", ObjectMeta::default(), false, T0)
+        .create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)
         .unwrap();
     let id = up.upload_id.clone();
     let small = bytes(1000, 30);
@@ -597,11 +617,17 @@ fn forbid_overwrite_from_initiate() {
     let (_dir, store) = open();
     put(&store, "exists", b"x");
     assert_eq!(
-        code(store.create_upload("bk", "exists", ObjectMeta::default(), true, T0)),
+        code(store.create_upload(
+            &initiate_req("bk", "exists", ObjectMeta::default(), true),
+            T0
+        )),
         ErrorCode::FileAlreadyExists
     );
     let up = store
-        .create_upload("bk", "later", ObjectMeta::default(), true, T0)
+        .create_upload(
+            &initiate_req("bk", "later", ObjectMeta::default(), true),
+            T0,
+        )
         .unwrap();
     assert!(up.forbid_overwrite);
     let b = blob(&store, b"part");
@@ -624,7 +650,7 @@ fn forbid_overwrite_from_initiate() {
 fn part_replacement_and_abort() {
     let (dir, store) = open();
     let up = store
-        .create_upload("bk", "k", ObjectMeta::default(), false, T0)
+        .create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)
         .unwrap();
     let id = &up.upload_id;
     let b = blob(&store, b"first version");
@@ -684,7 +710,7 @@ fn part_replacement_and_abort() {
 fn list_parts_pages_over_2500_parts() {
     let (_dir, store) = open();
     let up = store
-        .create_upload("bk", "k", ObjectMeta::default(), false, T0)
+        .create_upload(&initiate_req("bk", "k", ObjectMeta::default(), false), T0)
         .unwrap();
     let id = &up.upload_id;
     // Uploaded out of order; listed ascending.
@@ -758,7 +784,7 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
         "logs/2",
     ] {
         let up = store
-            .create_upload("bk", key, ObjectMeta::default(), false, T0)
+            .create_upload(&initiate_req("bk", key, ObjectMeta::default(), false), T0)
             .unwrap();
         all.push((up.key, up.upload_id));
     }
@@ -1009,7 +1035,10 @@ fn reopen_reads_everything_back() {
         let mut objects = Vec::new();
         objects.push(put(&store, "plain", &bytes(12_345, 40)));
         let up = store
-            .create_upload("bk", "multi", ObjectMeta::default(), false, T0)
+            .create_upload(
+                &initiate_req("bk", "multi", ObjectMeta::default(), false),
+                T0,
+            )
             .unwrap();
         for (n, seed) in [(1, 41), (2, 42)] {
             let b = blob(&store, &bytes(KIB100, seed));
@@ -1037,7 +1066,7 @@ fn reopen_reads_everything_back() {
             ..ObjectMeta::default()
         };
         let upload = store
-            .create_upload("bk", "pending", meta, true, T0)
+            .create_upload(&initiate_req("bk", "pending", meta, true), T0)
             .unwrap();
         let part_data = bytes(5000, 43);
         let b = blob(&store, &part_data);
@@ -1076,7 +1105,10 @@ fn reopen_reads_everything_back() {
 
     // The upload continues after the restart; new ids sort after old ones.
     let newer = store
-        .create_upload("bk", "pending", ObjectMeta::default(), false, T0)
+        .create_upload(
+            &initiate_req("bk", "pending", ObjectMeta::default(), false),
+            T0,
+        )
         .unwrap();
     assert!(newer.upload_id > upload.upload_id);
     let obj = store
@@ -1435,7 +1467,10 @@ fn small_bodies_live_in_the_database_across_restarts() {
         );
         // A multipart object of a file part and an inline last part.
         let up = store
-            .create_upload("bk", "multi", ObjectMeta::default(), false, T0)
+            .create_upload(
+                &initiate_req("bk", "multi", ObjectMeta::default(), false),
+                T0,
+            )
             .unwrap();
         let b = blob(&store, &big);
         store
@@ -1456,7 +1491,10 @@ fn small_bodies_live_in_the_database_across_restarts() {
         );
         // An upload left pending with an inline part.
         let pending = store
-            .create_upload("bk", "pending", ObjectMeta::default(), false, T0)
+            .create_upload(
+                &initiate_req("bk", "pending", ObjectMeta::default(), false),
+                T0,
+            )
             .unwrap();
         let b = blob(&store, b"pending part");
         store
@@ -1561,7 +1599,7 @@ fn a_version_2_data_dir_gains_owners_acls_and_sequential_uploads() {
         let store = Store::open(dir.path()).unwrap();
         store.create_bucket("bk", T0).unwrap();
         let upload = store
-            .create_upload("bk", "mp", Default::default(), false, T0)
+            .create_upload(&initiate_req("bk", "mp", Default::default(), false), T0)
             .unwrap();
         (put(&store, "old", b"from version 2"), upload)
     };

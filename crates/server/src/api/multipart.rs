@@ -29,19 +29,15 @@ pub async fn initiate(
     ctx: &RequestContext<'_>,
     req: InitiateRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let now = ctx.now;
+    let initiate = req.clone();
+    let upload = ctx.store(move |s| s.create_upload(&initiate, now)).await?;
     let InitiateRequest {
         bucket,
         key,
-        meta,
-        forbid_overwrite,
         url_encoding,
-        sequential,
+        ..
     } = req;
-    let now = ctx.now;
-    let (b, k) = (bucket.clone(), key.clone());
-    let upload = ctx
-        .store(move |s| s.create_upload_with(&b, &k, meta, forbid_overwrite, sequential, now))
-        .await?;
     let mut r = response::xml_ok(&InitiateMultipartUploadResult {
         bucket,
         key: maybe_encode(&key, url_encoding),

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
-use osspart_protocol::operation::CompleteRequest;
+use osspart_protocol::operation::{CompleteRequest, InitiateRequest};
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
@@ -822,30 +822,16 @@ impl Store {
 
     // ---- multipart -------------------------------------------------------------------------
 
-    /// Starts a multipart upload. `NoSuchBucket`; `FileAlreadyExists` when
+    /// Starts a multipart upload (in sequential mode when the request asks for it), keeping
+    /// the request's metadata for the object. `NoSuchBucket`; `FileAlreadyExists` when
     /// `forbid_overwrite` and the key exists (checked again at completion).
     pub fn create_upload(
         &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-        forbid_overwrite: bool,
+        req: &InitiateRequest,
         now: OffsetDateTime,
     ) -> Result<UploadRow, StoreError> {
-        self.create_upload_with(bucket, key, meta, forbid_overwrite, false, now)
-    }
-
-    /// [`create_upload`](Store::create_upload), optionally in sequential mode.
-    pub fn create_upload_with(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-        forbid_overwrite: bool,
-        sequential: bool,
-        now: OffsetDateTime,
-    ) -> Result<UploadRow, StoreError> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        let (bucket, key, meta) = (req.bucket.clone(), req.key.clone(), req.meta.clone());
+        let (forbid_overwrite, sequential) = (req.forbid_overwrite, req.sequential);
         let last_stamp = self.inner.last_upload_stamp.clone();
         self.write(None, move |tx, _| {
             meta::require_bucket(tx, &bucket)?;
@@ -1297,6 +1283,18 @@ fn replace_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An InitiateMultipartUpload request for `bucket/key` (not sequential).
+    fn initiate_req(bucket: &str, key: &str, meta: ObjectMeta) -> InitiateRequest {
+        InitiateRequest {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta,
+            forbid_overwrite: false,
+            url_encoding: false,
+            sequential: false,
+        }
+    }
     use std::time::{Duration, Instant};
 
     /// Puts `count` part rows of 100 KiB each straight into the database (completion reads
@@ -1343,7 +1341,7 @@ mod tests {
         let mut timings = Vec::new();
         for round in 0..2 {
             let up = store
-                .create_upload("bk", "big", ObjectMeta::default(), false, now)
+                .create_upload(&initiate_req("bk", "big", ObjectMeta::default()), now)
                 .unwrap();
             let listed = fake_parts(&store, &up.upload_id, 10_000);
             let started = Instant::now();
@@ -1502,7 +1500,7 @@ mod tests {
         let ids: Vec<String> = (0..50)
             .map(|_| {
                 store
-                    .create_upload("bk", "k", ObjectMeta::default(), false, now)
+                    .create_upload(&initiate_req("bk", "k", ObjectMeta::default()), now)
                     .unwrap()
                     .upload_id
             })
@@ -1517,7 +1515,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let earlier = now - time::Duration::hours(1);
         let next = store
-            .create_upload("bk", "k", ObjectMeta::default(), false, earlier)
+            .create_upload(&initiate_req("bk", "k", ObjectMeta::default()), earlier)
             .unwrap();
         assert!(next.upload_id > *ids.last().unwrap());
     }
