@@ -8,7 +8,9 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 use osspart_protocol::crc64;
-use osspart_protocol::operation::{CompleteRequest, InitiateRequest};
+use osspart_protocol::operation::{
+    CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest,
+};
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
     CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, Store, StoreError,
@@ -74,6 +76,30 @@ fn initiate_req(
         forbid_overwrite,
         url_encoding: false,
         sequential: false,
+    }
+}
+
+/// A CopyObject request from `src_bucket/src_key` to `bucket/key`, without directives.
+fn copy_req(
+    src_bucket: &str,
+    src_key: &str,
+    bucket: &str,
+    key: &str,
+    forbid_overwrite: bool,
+) -> CopyObjectRequest {
+    CopyObjectRequest {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        source: CopySource {
+            bucket: src_bucket.to_owned(),
+            key: src_key.to_owned(),
+            range: None,
+            conditions: Conditions::default(),
+        },
+        replace_meta: None,
+        attributes: ObjectMeta::default(),
+        replace_tagging: false,
+        forbid_overwrite,
     }
 }
 
@@ -319,7 +345,7 @@ fn copy_shares_blobs() {
     let src = put(&store, "src", &data);
 
     let copy = store
-        .copy_object("bk", "src", "other", "dst", None, false, T0)
+        .copy_object(&copy_req("bk", "src", "other", "dst", false), None, T0)
         .unwrap();
     assert_eq!(copy.manifest, src.manifest, "no byte is copied");
     assert_eq!(
@@ -340,12 +366,8 @@ fn copy_shares_blobs() {
     };
     let same = store
         .copy_object(
-            "other",
-            "dst",
-            "other",
-            "dst",
+            &copy_req("other", "dst", "other", "dst", false),
             Some(meta.clone()),
-            false,
             T0,
         )
         .unwrap();
@@ -353,20 +375,20 @@ fn copy_shares_blobs() {
     assert_eq!(get_in(&store, "other", "dst"), data);
 
     assert_eq!(
-        code(store.copy_object("other", "dst", "other", "dst", None, true, T0)),
+        code(store.copy_object(&copy_req("other", "dst", "other", "dst", true), None, T0)),
         ErrorCode::FileAlreadyExists
     );
     let err = store
-        .copy_object("bk", "missing", "other", "x", None, false, T0)
+        .copy_object(&copy_req("bk", "missing", "other", "x", false), None, T0)
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NoSuchKey));
     assert_eq!(err.extra_value("Key"), Some("missing"));
     assert_eq!(
-        code(store.copy_object("nope", "dst", "other", "x", None, false, T0)),
+        code(store.copy_object(&copy_req("nope", "dst", "other", "x", false), None, T0)),
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
-        code(store.copy_object("other", "dst", "nope", "x", None, false, T0)),
+        code(store.copy_object(&copy_req("other", "dst", "nope", "x", false), None, T0)),
         ErrorCode::NoSuchBucket
     );
 
@@ -950,12 +972,8 @@ fn objects_listing_with_delimiter_and_markers() {
     for i in 0..1500 {
         store
             .copy_object(
-                "bk",
-                "seed",
-                "bk",
-                &format!("photos/{i:05}.jpg"),
+                &copy_req("bk", "seed", "bk", &format!("photos/{i:05}.jpg"), false),
                 None,
-                false,
                 T0,
             )
             .unwrap();
@@ -1057,7 +1075,7 @@ fn reopen_reads_everything_back() {
         );
         objects.push(
             store
-                .copy_object("bk", "plain", "bk", "copy", None, false, T0)
+                .copy_object(&copy_req("bk", "plain", "bk", "copy", false), None, T0)
                 .unwrap(),
         );
         let meta = ObjectMeta {
@@ -1347,7 +1365,7 @@ fn recovery_repairs_reference_counts() {
         store.create_bucket("bk", T0).unwrap();
         put(&store, "a", b"shared");
         store
-            .copy_object("bk", "a", "bk", "b", None, false, T0)
+            .copy_object(&copy_req("bk", "a", "bk", "b", false), None, T0)
             .unwrap();
     }
     {
@@ -1462,7 +1480,7 @@ fn small_bodies_live_in_the_database_across_restarts() {
         let mut objects = vec![put(&store, "small", &bytes(4096, 60))];
         objects.push(
             store
-                .copy_object("bk", "small", "bk", "copy", None, false, T0)
+                .copy_object(&copy_req("bk", "small", "bk", "copy", false), None, T0)
                 .unwrap(),
         );
         // A multipart object of a file part and an inline last part.

@@ -392,35 +392,16 @@ pub async fn copy_object(
     ctx: &RequestContext<'_>,
     req: CopyObjectRequest,
 ) -> Result<Response<Body>, ApiError> {
-    let CopyObjectRequest {
-        bucket,
-        key,
-        source,
-        replace_meta,
-        attributes,
-        replace_tagging,
-        forbid_overwrite,
-    } = req;
-    ctx.require_bucket(&bucket).await?;
-    let src = load(ctx, &source.bucket, &source.key).await?;
-    if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
+    ctx.require_bucket(&req.bucket).await?;
+    let src = load(ctx, &req.source.bucket, &req.source.key).await?;
+    if let Verdict::NotModified = evaluate(&req.source.conditions, &src)? {
         return Err(ApiError::new(ErrorCode::PreconditionFailed)
             .with("Condition", "x-oss-copy-source-if-none-match"));
     }
-    let meta = copy_meta(&src.meta, replace_meta, attributes, replace_tagging);
+    let meta = copy_meta(&src.meta, &req);
     let now = ctx.now;
     let row = ctx
-        .store(move |s| {
-            s.copy_object(
-                &source.bucket,
-                &source.key,
-                &bucket,
-                &key,
-                Some(meta),
-                forbid_overwrite,
-                now,
-            )
-        })
+        .store(move |s| s.copy_object(&req, Some(meta), now))
         .await?;
     let mut r = response::xml_ok(&CopyObjectResult {
         last_modified: time_fmt::xml_timestamp(row.last_modified),
@@ -435,25 +416,21 @@ pub async fn copy_object(
 /// The metadata of a copy: the source's or the request's (metadata directive), with the
 /// attributes the request names (storage class, ACL, encryption) replacing the source's, and
 /// the source's tags unless the tagging directive is REPLACE.
-fn copy_meta(
-    source: &ObjectMeta,
-    replace_meta: Option<ObjectMeta>,
-    attributes: ObjectMeta,
-    replace_tagging: bool,
-) -> ObjectMeta {
-    let mut meta = replace_meta.unwrap_or_else(|| source.clone());
-    let keep = |given: Option<String>, old: &Option<String>| given.or_else(|| old.clone());
-    meta.storage_class = keep(attributes.storage_class, &source.storage_class);
-    meta.acl = keep(attributes.acl, &source.acl);
+fn copy_meta(source: &ObjectMeta, req: &CopyObjectRequest) -> ObjectMeta {
+    let mut meta = req.replace_meta.clone().unwrap_or_else(|| source.clone());
+    let attributes = &req.attributes;
+    let keep = |given: &Option<String>, old: &Option<String>| given.clone().or_else(|| old.clone());
+    meta.storage_class = keep(&attributes.storage_class, &source.storage_class);
+    meta.acl = keep(&attributes.acl, &source.acl);
     if attributes.server_side_encryption.is_some() {
-        meta.server_side_encryption = attributes.server_side_encryption;
-        meta.sse_key_id = attributes.sse_key_id;
+        meta.server_side_encryption = attributes.server_side_encryption.clone();
+        meta.sse_key_id = attributes.sse_key_id.clone();
     } else {
         meta.server_side_encryption = source.server_side_encryption.clone();
         meta.sse_key_id = source.sse_key_id.clone();
     }
-    meta.tagging = if replace_tagging {
-        attributes.tagging
+    meta.tagging = if req.replace_tagging {
+        attributes.tagging.clone()
     } else {
         source.tagging.clone()
     };

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
-use osspart_protocol::operation::{CompleteRequest, InitiateRequest};
+use osspart_protocol::operation::{CompleteRequest, CopyObjectRequest, InitiateRequest};
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
@@ -664,22 +664,20 @@ impl Store {
         self.write_async(Some(blob), write).await
     }
 
-    /// Copies an object by sharing its blobs (no byte is copied). `meta: None` keeps the
-    /// source's metadata. `NoSuchBucket` (either bucket), `NoSuchKey` (source),
-    /// `FileAlreadyExists` when `forbid_overwrite` and the target exists.
-    #[allow(clippy::too_many_arguments)]
+    /// CopyObject: the request's target becomes an object sharing its source's blobs (no
+    /// byte is copied). `meta` is the copy's metadata, which the caller derives from the
+    /// request's directives and the source's; `None` keeps the source's. `NoSuchBucket`
+    /// (either bucket), `NoSuchKey` (source), `FileAlreadyExists` when `forbid_overwrite` and
+    /// the target exists.
     pub fn copy_object(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        dst_bucket: &str,
-        dst_key: &str,
+        req: &CopyObjectRequest,
         meta: Option<ObjectMeta>,
-        forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let (src_bucket, src_key) = (src_bucket.to_owned(), src_key.to_owned());
-        let (dst_bucket, dst_key) = (dst_bucket.to_owned(), dst_key.to_owned());
+        let (src_bucket, src_key) = (req.source.bucket.clone(), req.source.key.clone());
+        let (dst_bucket, dst_key) = (req.bucket.clone(), req.key.clone());
+        let forbid_overwrite = req.forbid_overwrite;
         self.write(None, move |tx, dead| {
             meta::require_bucket(tx, &src_bucket)?;
             let (src_id, src) = meta::object_head(tx, &src_bucket, &src_key)?
