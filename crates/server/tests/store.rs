@@ -9,7 +9,7 @@ use std::path::Path;
 use md5::{Digest, Md5};
 use osspart_protocol::crc64;
 use osspart_protocol::operation::{
-    CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest,
+    CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest, PutObjectRequest,
 };
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
@@ -60,6 +60,17 @@ fn quoted(md5: &[u8; 16]) -> String {
 
 fn code<T: std::fmt::Debug>(r: Result<T, StoreError>) -> ErrorCode {
     r.unwrap_err().code().expect("an API error")
+}
+
+/// A PutObject request for `bucket/key` with `meta`.
+fn put_req(bucket: &str, key: &str, meta: ObjectMeta, forbid_overwrite: bool) -> PutObjectRequest {
+    PutObjectRequest {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        meta,
+        forbid_overwrite,
+        payload: Default::default(),
+    }
 }
 
 /// An InitiateMultipartUpload request for `bucket/key` (not sequential).
@@ -147,7 +158,7 @@ fn get(store: &Store, key: &str) -> Vec<u8> {
 fn put(store: &Store, key: &str, data: &[u8]) -> ObjectRow {
     let b = blob(store, data);
     store
-        .put_object("bk", key, ObjectMeta::default(), b, false, T0)
+        .put_object(&put_req("bk", key, ObjectMeta::default(), false), b, T0)
         .unwrap()
 }
 
@@ -240,7 +251,7 @@ fn bucket_lifecycle_and_errors() {
     // Object and upload calls on a missing bucket.
     let b = blob(&store, b"x");
     assert_eq!(
-        code(store.put_object("bk", "k", ObjectMeta::default(), b, false, T0)),
+        code(store.put_object(&put_req("bk", "k", ObjectMeta::default(), false), b, T0)),
         ErrorCode::NoSuchBucket
     );
     assert_eq!(code(store.object("bk", "k")), ErrorCode::NoSuchBucket);
@@ -295,7 +306,7 @@ fn put_get_overwrite_delete() {
     };
     let b = blob(&store, &data);
     let row = store
-        .put_object("bk", "a/b.txt", meta.clone(), b, false, T0)
+        .put_object(&put_req("bk", "a/b.txt", meta.clone(), false), b, T0)
         .unwrap();
     assert_eq!(row.etag, quoted(&md5(&data)));
     assert_eq!(row.crc64, crc64::checksum(&data));
@@ -310,7 +321,11 @@ fn put_get_overwrite_delete() {
     // forbid_overwrite refuses and leaves no file behind.
     let b = blob(&store, b"other");
     assert_eq!(
-        code(store.put_object("bk", "a/b.txt", ObjectMeta::default(), b, true, T0)),
+        code(store.put_object(
+            &put_req("bk", "a/b.txt", ObjectMeta::default(), true),
+            b,
+            T0
+        )),
         ErrorCode::FileAlreadyExists
     );
     assert_eq!(held(dir.path()), 1);
@@ -1669,11 +1684,8 @@ fn concurrent_writes_commit_together_and_a_failing_one_fails_alone() {
                     let bucket = if i % 5 == 4 { "missing" } else { "bk" };
                     let b = blob(&store, &data);
                     let got = store.put_object(
-                        bucket,
-                        &format!("k{n}"),
-                        ObjectMeta::default(),
+                        &put_req(bucket, &format!("k{n}"), ObjectMeta::default(), false),
                         b,
-                        false,
                         T0,
                     );
                     if bucket == "bk" {

@@ -42,14 +42,8 @@ pub async fn append_object(
     req: AppendObjectRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let AppendObjectRequest {
-        bucket,
-        key,
-        position,
-        meta,
-        payload,
-    } = req;
-    let (b, k) = (bucket.clone(), key.clone());
+    let position = req.position;
+    let (b, k) = (req.bucket.clone(), req.key.clone());
     let current = ctx.store(move |s| s.object_head(&b, &k)).await?;
     match &current {
         Some(o) if o.object_type != ObjectType::Appendable => {
@@ -59,8 +53,8 @@ pub async fn append_object(
         None if position != 0 => return Err(position_mismatch(0)),
         _ => {}
     }
-    let checks = BodyChecks::from_payload(&payload)?;
-    if !payload.has_length() {
+    let checks = BodyChecks::from_payload(&req.payload)?;
+    if !req.payload.has_length() {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
     }
     let max = limits::MAX_OBJECT_PUT_SIZE.saturating_sub(position);
@@ -68,7 +62,7 @@ pub async fn append_object(
     let row = ctx
         .state
         .store
-        .append_object_async(&bucket, &key, position, meta, blob, ctx.now)
+        .append_object_async(&req, blob, ctx.now)
         .await
         .map_err(append_error)?;
     let mut r = response::empty(StatusCode::OK);

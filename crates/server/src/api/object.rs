@@ -91,13 +91,7 @@ pub async fn put_object(
     req: PutObjectRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let PutObjectRequest {
-        bucket,
-        key,
-        meta,
-        forbid_overwrite,
-        payload,
-    } = req;
+    let payload = &req.payload;
     // A body small enough to be stored inline is read before the bucket is looked up: the
     // commit checks the bucket anyway, so a PUT to an existing bucket needs no extra read.
     // A larger one is refused before a byte is read. Either way a missing bucket is the error
@@ -106,10 +100,10 @@ pub async fn put_object(
         .content_length
         .is_some_and(|n| n <= ctx.state.store.inline_max());
     if !small {
-        ctx.require_bucket(&bucket).await?;
+        ctx.require_bucket(&req.bucket).await?;
     }
     let received = async {
-        let checks = BodyChecks::from_payload(&payload)?;
+        let checks = BodyChecks::from_payload(payload)?;
         if !payload.has_length() {
             return Err(ApiError::new(ErrorCode::MissingContentLength));
         }
@@ -119,7 +113,7 @@ pub async fn put_object(
         Ok(blob) => blob,
         Err(e) => {
             if small {
-                ctx.require_bucket(&bucket).await?;
+                ctx.require_bucket(&req.bucket).await?;
             }
             return Err(e);
         }
@@ -127,7 +121,7 @@ pub async fn put_object(
     let row = ctx
         .state
         .store
-        .put_object_async(&bucket, &key, meta, blob, forbid_overwrite, ctx.now)
+        .put_object_async(&req, blob, ctx.now)
         .await?;
     let mut r = response::empty(StatusCode::OK);
     set_header(&mut r, "etag", &row.etag);

@@ -30,7 +30,9 @@ use std::sync::{Arc, Mutex};
 
 use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
-use osspart_protocol::operation::{CompleteRequest, CopyObjectRequest, InitiateRequest};
+use osspart_protocol::operation::{
+    AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, PutObjectRequest,
+};
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
@@ -597,41 +599,35 @@ impl Store {
 
     // ---- objects ---------------------------------------------------------------------------
 
-    /// Records `blob` as the object `bucket/key` (type Normal), replacing any existing one.
-    /// `NoSuchBucket`; `FileAlreadyExists` when `forbid_overwrite` and the key exists. On
-    /// error the blob is deleted.
+    /// PutObject: records `blob` (the received body) as the request's object (type Normal)
+    /// with its metadata, replacing any existing one. `NoSuchBucket`; `FileAlreadyExists`
+    /// when `forbid_overwrite` and the key exists. On error the blob is deleted.
     pub fn put_object(
         &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
+        req: &PutObjectRequest,
         blob: FinishedBlob,
-        forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let write = put_object_write(bucket, key, meta, &blob, forbid_overwrite, now);
+        let write = put_object_write(req, &blob, now);
         self.write(Some(blob), write)
     }
 
     /// [`put_object`](Store::put_object) for async callers (no thread waits for the commit).
     pub async fn put_object_async(
         &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
+        req: &PutObjectRequest,
         blob: FinishedBlob,
-        forbid_overwrite: bool,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let write = put_object_write(bucket, key, meta, &blob, forbid_overwrite, now);
+        let write = put_object_write(req, &blob, now);
         self.write_async(Some(blob), write).await
     }
 
     /// AppendObject: `blob` (the appended bytes) becomes the next segment of the appendable
     /// object `bucket/key`, or, at position 0 of a missing key, a new appendable object with
-    /// `meta` (later appends keep the first one's metadata). No byte is copied: the object's
-    /// manifest grows by one segment, its CRC-64 is the combination of the old one and the
-    /// blob's. `NoSuchBucket`; `ObjectNotAppendable` for an object of another type;
+    /// the request's metadata (later appends keep the first one's). No byte is copied: the
+    /// object's manifest grows by one segment, its CRC-64 is the combination of the old one
+    /// and the blob's. `NoSuchBucket`; `ObjectNotAppendable` for an object of another type;
     /// `PositionNotEqualToLength` when `position` is not the object's length (the error's
     /// [`NEXT_APPEND_POSITION`] field holds the length). On error the blob is deleted.
     ///
@@ -639,28 +635,22 @@ impl Store {
     /// back every segment on each append would make a long log quadratic).
     pub fn append_object(
         &self,
-        bucket: &str,
-        key: &str,
-        position: u64,
-        meta: ObjectMeta,
+        req: &AppendObjectRequest,
         blob: FinishedBlob,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let write = append_object_write(bucket, key, position, meta, &blob, now);
+        let write = append_object_write(req, &blob, now);
         self.write(Some(blob), write)
     }
 
     /// [`append_object`](Store::append_object) for async callers.
     pub async fn append_object_async(
         &self,
-        bucket: &str,
-        key: &str,
-        position: u64,
-        meta: ObjectMeta,
+        req: &AppendObjectRequest,
         blob: FinishedBlob,
         now: OffsetDateTime,
     ) -> Result<ObjectRow, StoreError> {
-        let write = append_object_write(bucket, key, position, meta, &blob, now);
+        let write = append_object_write(req, &blob, now);
         self.write_async(Some(blob), write).await
     }
 
@@ -1035,23 +1025,21 @@ impl Store {
 /// The write of PutObject: `blob` (recorded by `write` before this runs) becomes the object
 /// `bucket/key`, replacing any existing one.
 fn put_object_write(
-    bucket: &str,
-    key: &str,
-    meta: ObjectMeta,
+    req: &PutObjectRequest,
     blob: &FinishedBlob,
-    forbid_overwrite: bool,
     now: OffsetDateTime,
 ) -> impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<ObjectRow, StoreError> + Send + 'static
 {
+    let forbid_overwrite = req.forbid_overwrite;
     let row = ObjectRow {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
+        bucket: req.bucket.clone(),
+        key: req.key.clone(),
         size: blob.size,
         etag: blob.etag(),
         crc64: blob.crc64,
         object_type: ObjectType::Normal,
         last_modified: now,
-        meta,
+        meta: req.meta.clone(),
         content_md5: Some(blob.md5),
         manifest: vec![Segment {
             blob: blob.id.clone(),
@@ -1078,15 +1066,13 @@ fn appendable_etag(crc64: u64, size: u64) -> String {
 
 /// The write of AppendObject (see [`Store::append_object`]).
 fn append_object_write(
-    bucket: &str,
-    key: &str,
-    position: u64,
-    meta: ObjectMeta,
+    req: &AppendObjectRequest,
     blob: &FinishedBlob,
     now: OffsetDateTime,
 ) -> impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<ObjectRow, StoreError> + Send + 'static
 {
-    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    let (bucket, key, meta) = (req.bucket.clone(), req.key.clone(), req.meta.clone());
+    let position = req.position;
     let segment = Segment {
         blob: blob.id.clone(),
         size: blob.size,
@@ -1282,6 +1268,17 @@ fn replace_object(
 mod tests {
     use super::*;
 
+    /// A PutObject request for `bucket/key` with default metadata.
+    fn put_req(bucket: &str, key: &str) -> PutObjectRequest {
+        PutObjectRequest {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta: ObjectMeta::default(),
+            forbid_overwrite: false,
+            payload: Default::default(),
+        }
+    }
+
     /// An InitiateMultipartUpload request for `bucket/key` (not sequential).
     fn initiate_req(bucket: &str, key: &str, meta: ObjectMeta) -> InitiateRequest {
         InitiateRequest {
@@ -1428,9 +1425,7 @@ mod tests {
                         let blob = w.finish().unwrap();
                         let key = format!("{t:02}/{i:06}");
                         let now = OffsetDateTime::now_utc();
-                        store
-                            .put_object("bk", &key, ObjectMeta::default(), blob, false, now)
-                            .unwrap();
+                        store.put_object(&put_req("bk", &key), blob, now).unwrap();
                     }
                 })
             })
