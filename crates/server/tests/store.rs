@@ -9,7 +9,8 @@ use std::path::Path;
 use md5::{Digest, Md5};
 use osspart_protocol::crc64;
 use osspart_protocol::operation::{
-    CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest, PutObjectRequest,
+    CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest, ListPartsRequest,
+    PutObjectRequest,
 };
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
@@ -70,6 +71,18 @@ fn put_req(bucket: &str, key: &str, meta: ObjectMeta, forbid_overwrite: bool) ->
         meta,
         forbid_overwrite,
         payload: Default::default(),
+    }
+}
+
+/// A ListParts request for the upload `upload_id` of `bucket/key`.
+fn parts_req(bucket: &str, key: &str, upload_id: &str, marker: u32, max: u32) -> ListPartsRequest {
+    ListPartsRequest {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        upload_id: upload_id.to_owned(),
+        part_number_marker: marker,
+        max_parts: max,
+        url_encoding: false,
     }
 }
 
@@ -500,7 +513,7 @@ fn complete_assembles_parts_without_copying() {
         ErrorCode::NoSuchUpload
     );
     assert_eq!(
-        code(store.list_parts("bk", "video/big.mp4", id, 0, 1000)),
+        code(store.list_parts(&parts_req("bk", "video/big.mp4", id, 0, 1000))),
         ErrorCode::NoSuchUpload
     );
     assert_eq!(
@@ -642,7 +655,9 @@ fn complete_errors_leave_the_upload_intact() {
     assert_eq!(get(&store, "k"), b"raced");
 
     // Nothing above changed the upload.
-    let page = store.list_parts("bk", "k", &id, 0, 1000).unwrap();
+    let page = store
+        .list_parts(&parts_req("bk", "k", &id, 0, 1000))
+        .unwrap();
     assert_eq!(page.parts.len(), 3);
     let obj = complete(vec![(2, etags[1].clone()), (3, etags[2].clone())]).unwrap();
     assert_eq!(get(&store, "k"), [&big[..], &small[..]].concat());
@@ -699,7 +714,9 @@ fn part_replacement_and_abort() {
     // The replaced part's blob is released at once.
     assert_eq!(held(dir.path()), 1);
 
-    let page = store.list_parts("bk", "k", id, 0, 1000).unwrap();
+    let page = store
+        .list_parts(&parts_req("bk", "k", id, 0, 1000))
+        .unwrap();
     assert_eq!(page.parts, vec![second.clone()]);
     assert_eq!(page.parts[0].last_modified, later);
     // The old ETag no longer matches.
@@ -763,7 +780,9 @@ fn list_parts_pages_over_2500_parts() {
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
-        let page = store.list_parts("bk", "k", id, marker, 1000).unwrap();
+        let page = store
+            .list_parts(&parts_req("bk", "k", id, marker, 1000))
+            .unwrap();
         pages += 1;
         assert!(page.parts.len() <= 1000);
         seen.extend(page.parts.iter().map(|p| p.part_number));
@@ -779,16 +798,22 @@ fn list_parts_pages_over_2500_parts() {
     assert_eq!(pages, 3);
     assert_eq!(seen, (1..=2500).collect::<Vec<_>>());
 
-    let page = store.list_parts("bk", "k", id, 2000, 500).unwrap();
+    let page = store
+        .list_parts(&parts_req("bk", "k", id, 2000, 500))
+        .unwrap();
     assert_eq!(page.parts.len(), 500);
     assert!(!page.is_truncated, "exactly the last 500: not truncated");
     assert_eq!(page.next_part_number_marker, 2500);
-    let page = store.list_parts("bk", "k", id, 2499, 5).unwrap();
+    let page = store
+        .list_parts(&parts_req("bk", "k", id, 2499, 5))
+        .unwrap();
     assert_eq!(page.parts[0].part_number, 2500);
-    let page = store.list_parts("bk", "k", id, 2500, 5).unwrap();
+    let page = store
+        .list_parts(&parts_req("bk", "k", id, 2500, 5))
+        .unwrap();
     assert!(page.parts.is_empty() && !page.is_truncated);
     assert_eq!(page.next_part_number_marker, 2500);
-    let page = store.list_parts("bk", "k", id, 0, 1).unwrap();
+    let page = store.list_parts(&parts_req("bk", "k", id, 0, 1)).unwrap();
     assert_eq!(page.parts[0].etag, quoted(&md5(&1u32.to_be_bytes())));
     assert!(page.is_truncated);
 }
@@ -1130,7 +1155,7 @@ fn reopen_reads_everything_back() {
         upload
     );
     let parts = store
-        .list_parts("bk", "pending", &upload.upload_id, 0, 1000)
+        .list_parts(&parts_req("bk", "pending", &upload.upload_id, 0, 1000))
         .unwrap();
     assert_eq!(parts.parts.len(), 1);
     assert_eq!(parts.parts[0].part_number, 7);

@@ -262,6 +262,8 @@ pub async fn list_parts(
     ctx: &RequestContext<'_>,
     req: ListPartsRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let list = req.clone();
+    let page = ctx.store(move |s| s.list_parts(&list)).await?;
     let ListPartsRequest {
         bucket,
         key,
@@ -270,10 +272,6 @@ pub async fn list_parts(
         max_parts,
         url_encoding,
     } = req;
-    let (b, k, u) = (bucket.clone(), key.clone(), upload_id.clone());
-    let page = ctx
-        .store(move |s| s.list_parts(&b, &k, &u, part_number_marker, max_parts))
-        .await?;
     Ok(response::xml_ok(&ListPartsResult {
         bucket,
         key: maybe_encode(&key, url_encoding),

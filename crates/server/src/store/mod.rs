@@ -31,7 +31,8 @@ use std::sync::{Arc, Mutex};
 use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::operation::{
-    AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, PutObjectRequest,
+    AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, ListPartsRequest,
+    PutObjectRequest,
 };
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
@@ -907,18 +908,13 @@ impl Store {
         self.write_async(Some(blob), write).await
     }
 
-    /// One page of ListParts: parts numbered above `part_number_marker`, ascending, at most
-    /// `max_parts`. `NoSuchUpload`.
-    pub fn list_parts(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number_marker: u32,
-        max_parts: u32,
-    ) -> Result<PartsPage, StoreError> {
+    /// One page of ListParts: the request's upload's parts numbered above
+    /// `part_number_marker`, ascending, at most `max_parts`. `NoSuchUpload`.
+    pub fn list_parts(&self, req: &ListPartsRequest) -> Result<PartsPage, StoreError> {
+        let (upload_id, part_number_marker) = (req.upload_id.as_str(), req.part_number_marker);
+        let max_parts = req.max_parts;
         self.read(|c| {
-            check_upload(c, bucket, key, upload_id)?;
+            check_upload(c, &req.bucket, &req.key, upload_id)?;
             let want = max_parts as usize;
             let mut parts = meta::list_parts(c, upload_id, part_number_marker, want + 1)?;
             let is_truncated = parts.len() > want;
