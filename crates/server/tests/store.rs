@@ -14,8 +14,8 @@ use osspart_protocol::operation::{
 };
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
-    CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, Store, StoreError,
-    StoreOptions, UploadsQuery,
+    CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, PartTarget, Store,
+    StoreError, StoreOptions, UploadsQuery,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -83,6 +83,16 @@ fn parts_req(bucket: &str, key: &str, upload_id: &str, marker: u32, max: u32) ->
         part_number_marker: marker,
         max_parts: max,
         url_encoding: false,
+    }
+}
+
+/// Part `part_number` of upload `upload_id` of `bk/key`.
+fn part<'a>(key: &'a str, upload_id: &'a str, part_number: u32) -> PartTarget<'a> {
+    PartTarget {
+        bucket: "bk",
+        key,
+        upload_id,
+        part_number,
     }
 }
 
@@ -461,7 +471,7 @@ fn complete_assembles_parts_without_copying() {
     for (i, data) in parts.iter().enumerate() {
         let b = blob(&store, data);
         let row = store
-            .put_part("bk", "video/big.mp4", &up.upload_id, i as u32 + 1, b, T0)
+            .put_part(part("video/big.mp4", &up.upload_id, i as u32 + 1), b, T0)
             .unwrap();
         assert_eq!(row.etag, quoted(&md5(data)));
         assert_eq!(row.crc64, crc64::checksum(data));
@@ -509,7 +519,7 @@ fn complete_assembles_parts_without_copying() {
     assert_eq!(err.extra_value("UploadId"), Some(id.as_str()));
     let b = blob(&store, b"late");
     assert_eq!(
-        code(store.put_part("bk", "video/big.mp4", id, 5, b, T0)),
+        code(store.put_part(part("video/big.mp4", id, 5), b, T0)),
         ErrorCode::NoSuchUpload
     );
     assert_eq!(
@@ -557,7 +567,7 @@ fn complete_all_and_overwrite() {
     for (n, data) in [(3, &a), (8, &b)] {
         let blob = blob(&store, data);
         store
-            .put_part("bk", "k", &up.upload_id, n, blob, T0)
+            .put_part(part("k", &up.upload_id, n), blob, T0)
             .unwrap();
     }
     let obj = store
@@ -586,7 +596,7 @@ fn complete_errors_leave_the_upload_intact() {
     let mut etags = Vec::new();
     for (n, data) in [(1, &small), (2, &big), (3, &small)] {
         let b = blob(&store, data);
-        etags.push(store.put_part("bk", "k", &id, n, b, T0).unwrap().etag);
+        etags.push(store.put_part(part("k", &id, n), b, T0).unwrap().etag);
     }
     let complete = |listed: Vec<(u32, String)>| {
         store.complete_upload(
@@ -684,7 +694,7 @@ fn forbid_overwrite_from_initiate() {
     assert!(up.forbid_overwrite);
     let b = blob(&store, b"part");
     store
-        .put_part("bk", "later", &up.upload_id, 1, b, T0)
+        .put_part(part("later", &up.upload_id, 1), b, T0)
         .unwrap();
     put(&store, "later", b"first");
     assert_eq!(
@@ -706,10 +716,10 @@ fn part_replacement_and_abort() {
         .unwrap();
     let id = &up.upload_id;
     let b = blob(&store, b"first version");
-    let first = store.put_part("bk", "k", id, 1, b, T0).unwrap();
+    let first = store.put_part(part("k", id, 1), b, T0).unwrap();
     let later = T0 + time::Duration::seconds(5);
     let b = blob(&store, b"second version!");
-    let second = store.put_part("bk", "k", id, 1, b, later).unwrap();
+    let second = store.put_part(part("k", id, 1), b, later).unwrap();
     assert_ne!(first.etag, second.etag);
     // The replaced part's blob is released at once.
     assert_eq!(held(dir.path()), 1);
@@ -730,16 +740,16 @@ fn part_replacement_and_abort() {
     );
 
     let b = blob(&store, b"x");
-    let err = store.put_part("bk", "k", id, 10_001, b, T0).unwrap_err();
+    let err = store.put_part(part("k", id, 10_001), b, T0).unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidArgument));
     let b = blob(&store, b"x");
     assert_eq!(
-        code(store.put_part("bk", "k", id, 0, b, T0)),
+        code(store.put_part(part("k", id, 0), b, T0)),
         ErrorCode::InvalidArgument
     );
     let b = blob(&store, b"x");
     assert_eq!(
-        code(store.put_part("bk", "other", id, 2, b, T0)),
+        code(store.put_part(part("other", id, 2), b, T0)),
         ErrorCode::NoSuchUpload
     );
     assert_eq!(held(dir.path()), 1, "refused parts leave no file");
@@ -773,7 +783,7 @@ fn list_parts_pages_over_2500_parts() {
     numbers.swap(10, 2000);
     for &n in &numbers {
         let b = blob(&store, &n.to_be_bytes());
-        store.put_part("bk", "k", id, n, b, T0).unwrap();
+        store.put_part(part("k", id, n), b, T0).unwrap();
     }
 
     let mut marker = 0;
@@ -1101,7 +1111,7 @@ fn reopen_reads_everything_back() {
         for (n, seed) in [(1, 41), (2, 42)] {
             let b = blob(&store, &bytes(KIB100, seed));
             store
-                .put_part("bk", "multi", &up.upload_id, n, b, T0)
+                .put_part(part("multi", &up.upload_id, n), b, T0)
                 .unwrap();
         }
         objects.push(
@@ -1129,7 +1139,7 @@ fn reopen_reads_everything_back() {
         let part_data = bytes(5000, 43);
         let b = blob(&store, &part_data);
         store
-            .put_part("bk", "pending", &upload.upload_id, 7, b, T0)
+            .put_part(part("pending", &upload.upload_id, 7), b, T0)
             .unwrap();
         (objects, upload, part_data)
     };
@@ -1532,11 +1542,11 @@ fn small_bodies_live_in_the_database_across_restarts() {
             .unwrap();
         let b = blob(&store, &big);
         store
-            .put_part("bk", "multi", &up.upload_id, 1, b, T0)
+            .put_part(part("multi", &up.upload_id, 1), b, T0)
             .unwrap();
         let b = blob(&store, b"tail");
         store
-            .put_part("bk", "multi", &up.upload_id, 2, b, T0)
+            .put_part(part("multi", &up.upload_id, 2), b, T0)
             .unwrap();
         objects.push(
             store
@@ -1556,7 +1566,7 @@ fn small_bodies_live_in_the_database_across_restarts() {
             .unwrap();
         let b = blob(&store, b"pending part");
         store
-            .put_part("bk", "pending", &pending.upload_id, 1, b, T0)
+            .put_part(part("pending", &pending.upload_id, 1), b, T0)
             .unwrap();
         assert_eq!(blob_files(dir.path()).len(), 1, "only the 100 KiB part");
         assert_eq!(

@@ -22,7 +22,7 @@ use crate::http::operation::{
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{CompleteParts, Md5Chain, PartRow, UploadsQuery};
+use crate::store::{CompleteParts, Md5Chain, PartRow, PartTarget, UploadsQuery};
 
 /// InitiateMultipartUpload: records the upload and the future object's metadata.
 pub async fn initiate(
@@ -92,16 +92,11 @@ pub async fn upload_part(
     req: UploadPartRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let UploadPartRequest {
-        bucket,
-        key,
-        upload_id,
-        part_number,
-        payload,
-    } = req;
-    let chain = require_upload_for_part(ctx, &bucket, &key, &upload_id, part_number).await?;
-    let checks = BodyChecks::from_payload(&payload)?;
-    if !payload.has_length() {
+    let chain =
+        require_upload_for_part(ctx, &req.bucket, &req.key, &req.upload_id, req.part_number)
+            .await?;
+    let checks = BodyChecks::from_payload(&req.payload)?;
+    if !req.payload.has_length() {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
     }
     let blob = body::ingest_chained(
@@ -116,7 +111,7 @@ pub async fn upload_part(
     let part = ctx
         .state
         .store
-        .put_part_async(&bucket, &key, &upload_id, part_number, blob, ctx.now)
+        .put_part_async(PartTarget::from(&req), blob, ctx.now)
         .await?;
     Ok(part_response(&part, Some(md5)))
 }
@@ -126,14 +121,10 @@ pub async fn upload_part_copy(
     ctx: &RequestContext<'_>,
     req: UploadPartCopyRequest,
 ) -> Result<Response<Body>, ApiError> {
-    let UploadPartCopyRequest {
-        bucket,
-        key,
-        upload_id,
-        part_number,
-        source,
-    } = req;
-    let chain = require_upload_for_part(ctx, &bucket, &key, &upload_id, part_number).await?;
+    let chain =
+        require_upload_for_part(ctx, &req.bucket, &req.key, &req.upload_id, req.part_number)
+            .await?;
+    let source = &req.source;
     let src = load(ctx, &source.bucket, &source.key).await?;
     if let Verdict::NotModified = evaluate(&source.conditions, &src)? {
         return Err(ApiError::new(ErrorCode::PreconditionFailed)
@@ -169,7 +160,7 @@ pub async fn upload_part_copy(
                 read::for_each_chunk(s, &src.manifest, first, last, |chunk| writer.write(chunk))?;
             }
             let blob = writer.finish()?;
-            s.put_part(&bucket, &key, &upload_id, part_number, blob, now)
+            s.put_part(PartTarget::from(&req), blob, now)
         })
         .await?;
     let mut r = response::xml_ok(&CopyPartResult {

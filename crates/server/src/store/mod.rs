@@ -32,7 +32,7 @@ use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::operation::{
     AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, ListPartsRequest,
-    PutObjectRequest,
+    PutObjectRequest, UploadPartCopyRequest, UploadPartRequest,
 };
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
@@ -223,6 +223,42 @@ pub struct PartRow {
     pub crc64: u64,
     /// When this part (number) was last uploaded.
     pub last_modified: OffsetDateTime,
+}
+
+/// Which part of which upload a part write is for: what an UploadPart and an UploadPartCopy
+/// request have in common.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartTarget<'a> {
+    /// Bucket.
+    pub bucket: &'a str,
+    /// Object key.
+    pub key: &'a str,
+    /// Upload id.
+    pub upload_id: &'a str,
+    /// Part number (1..=10000 to be accepted).
+    pub part_number: u32,
+}
+
+impl<'a> From<&'a UploadPartRequest> for PartTarget<'a> {
+    fn from(req: &'a UploadPartRequest) -> Self {
+        PartTarget {
+            bucket: &req.bucket,
+            key: &req.key,
+            upload_id: &req.upload_id,
+            part_number: req.part_number,
+        }
+    }
+}
+
+impl<'a> From<&'a UploadPartCopyRequest> for PartTarget<'a> {
+    fn from(req: &'a UploadPartCopyRequest) -> Self {
+        PartTarget {
+            bucket: &req.bucket,
+            key: &req.key,
+            upload_id: &req.upload_id,
+            part_number: req.part_number,
+        }
+    }
 }
 
 /// One page of ListParts.
@@ -878,33 +914,28 @@ impl Store {
         self.read(|c| find_upload(c, bucket, key, upload_id))
     }
 
-    /// Records `blob` as part `part_number`, replacing (and releasing) an earlier part of that
-    /// number. `NoSuchUpload`; `InvalidArgument` for a number outside 1..=10000. On error the
-    /// blob is deleted.
+    /// Records `blob` as the part `part` names (an UploadPart or UploadPartCopy request's
+    /// upload and number), replacing (and releasing) an earlier part of that number.
+    /// `NoSuchUpload`; `InvalidArgument` for a number outside 1..=10000. On error the blob is
+    /// deleted.
     pub fn put_part(
         &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
+        part: PartTarget<'_>,
         blob: FinishedBlob,
         now: OffsetDateTime,
     ) -> Result<PartRow, StoreError> {
-        let write = put_part_write(bucket, key, upload_id, part_number, &blob, now)?;
+        let write = put_part_write(part, &blob, now)?;
         self.write(Some(blob), write)
     }
 
     /// [`put_part`](Store::put_part) for async callers (no thread waits for the commit).
     pub async fn put_part_async(
         &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
+        part: PartTarget<'_>,
         blob: FinishedBlob,
         now: OffsetDateTime,
     ) -> Result<PartRow, StoreError> {
-        let write = put_part_write(bucket, key, upload_id, part_number, &blob, now)?;
+        let write = put_part_write(part, &blob, now)?;
         self.write_async(Some(blob), write).await
     }
 
@@ -1127,16 +1158,14 @@ fn append_object_write(
 /// `part_number`, releasing an earlier part of that number. `InvalidArgument` for a number
 /// outside 1..=10000.
 fn put_part_write(
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    part_number: u32,
+    target: PartTarget<'_>,
     blob: &FinishedBlob,
     now: OffsetDateTime,
 ) -> Result<
     impl FnOnce(&Transaction<'_>, &mut Vec<BlobId>) -> Result<PartRow, StoreError> + Send + 'static,
     StoreError,
 > {
+    let part_number = target.part_number;
     if !is_valid_part_number(part_number) {
         return Err(StoreError::api(ErrorCode::InvalidArgument)
             .with("ArgumentName", "partNumber")
@@ -1158,7 +1187,8 @@ fn put_part_write(
         crc64: blob.crc64,
         last_modified: now,
     };
-    let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+    let (bucket, key) = (target.bucket.to_owned(), target.key.to_owned());
+    let upload_id = target.upload_id.to_owned();
     Ok(move |tx: &Transaction<'_>, dead: &mut Vec<BlobId>| {
         check_upload(tx, &bucket, &key, &upload_id)?;
         if meta::upload_is_sequential(tx, &upload_id)? == Some(true) {
@@ -1263,6 +1293,7 @@ fn replace_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     /// A PutObject request for `bucket/key` with default metadata.
     fn put_req(bucket: &str, key: &str) -> PutObjectRequest {
@@ -1286,7 +1317,6 @@ mod tests {
             sequential: false,
         }
     }
-    use std::time::{Duration, Instant};
 
     /// Puts `count` part rows of 100 KiB each straight into the database (completion reads
     /// metadata only, so no data files are needed) and returns the Complete list.
