@@ -10,12 +10,12 @@ use md5::{Digest, Md5};
 use osspart_protocol::crc64;
 use osspart_protocol::operation::{
     CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest, ListPartsRequest,
-    PutObjectRequest,
+    ListUploadsRequest, PutObjectRequest,
 };
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
     CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, PartTarget, Store,
-    StoreError, StoreOptions, UploadsQuery,
+    StoreError, StoreOptions,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -93,6 +93,19 @@ fn part<'a>(key: &'a str, upload_id: &'a str, part_number: u32) -> PartTarget<'a
         key,
         upload_id,
         part_number,
+    }
+}
+
+/// A ListMultipartUploads request for the bucket: no filter, no marker, pages of 1,000.
+fn uploads_req(bucket: &str) -> ListUploadsRequest {
+    ListUploadsRequest {
+        bucket: bucket.to_owned(),
+        prefix: String::new(),
+        delimiter: String::new(),
+        key_marker: String::new(),
+        upload_id_marker: String::new(),
+        max_uploads: 1000,
+        url_encoding: false,
     }
 }
 
@@ -291,7 +304,7 @@ fn bucket_lifecycle_and_errors() {
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
-        code(store.list_uploads("bk", &UploadsQuery::default())),
+        code(store.list_uploads(&uploads_req("bk"))),
         ErrorCode::NoSuchBucket
     );
 }
@@ -758,13 +771,10 @@ fn part_replacement_and_abort() {
     assert_eq!(held(dir.path()), 0);
     assert_eq!(code(store.upload("bk", "k", id)), ErrorCode::NoSuchUpload);
     assert!(store
-        .list_uploads(
-            "bk",
-            &UploadsQuery {
-                max: 1000,
-                ..Default::default()
-            }
-        )
+        .list_uploads(&ListUploadsRequest {
+            max_uploads: 1000,
+            ..uploads_req("bk")
+        })
         .unwrap()
         .entries
         .is_empty());
@@ -830,8 +840,8 @@ fn list_parts_pages_over_2500_parts() {
 
 // ---- listings --------------------------------------------------------------------------------
 
-fn uploads(store: &Store, q: UploadsQuery) -> (Vec<(String, String)>, Vec<String>, bool) {
-    let page = store.list_uploads("bk", &q).unwrap();
+fn uploads(store: &Store, q: ListUploadsRequest) -> (Vec<(String, String)>, Vec<String>, bool) {
+    let page = store.list_uploads(&q).unwrap();
     let entries = page
         .entries
         .iter()
@@ -863,9 +873,9 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
     // Ordered by key bytes, then upload id (= creation order).
     let mut expected = all.clone();
     expected.sort();
-    let q = |max| UploadsQuery {
-        max,
-        ..Default::default()
+    let q = |max| ListUploadsRequest {
+        max_uploads: max,
+        ..uploads_req("bk")
     };
     let (entries, prefixes, truncated) = uploads(&store, q(1000));
     assert_eq!(entries, expected);
@@ -880,10 +890,10 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
     // Delimiter roll-up; each prefix counts once.
     let (entries, prefixes, truncated) = uploads(
         &store,
-        UploadsQuery {
+        ListUploadsRequest {
             delimiter: "/".into(),
-            max: 1000,
-            ..Default::default()
+            max_uploads: 1000,
+            ..uploads_req("bk")
         },
     );
     let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
@@ -894,21 +904,21 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
     // key-marker alone skips every upload of that key.
     let (entries, _, _) = uploads(
         &store,
-        UploadsQuery {
+        ListUploadsRequest {
             key_marker: "b".into(),
-            max: 1000,
-            ..Default::default()
+            max_uploads: 1000,
+            ..uploads_req("bk")
         },
     );
     assert_eq!(entries.first().unwrap().0, "c");
     // With upload-id-marker: the later uploads of that key, then later keys.
     let (entries, _, _) = uploads(
         &store,
-        UploadsQuery {
+        ListUploadsRequest {
             key_marker: "b".into(),
             upload_id_marker: b_ids[0].clone(),
-            max: 3,
-            ..Default::default()
+            max_uploads: 3,
+            ..uploads_req("bk")
         },
     );
     assert_eq!(
@@ -929,16 +939,13 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
     let (mut key_marker, mut id_marker) = (String::new(), String::new());
     loop {
         let page = store
-            .list_uploads(
-                "bk",
-                &UploadsQuery {
-                    delimiter: "/".into(),
-                    key_marker: key_marker.clone(),
-                    upload_id_marker: id_marker.clone(),
-                    max: 2,
-                    ..Default::default()
-                },
-            )
+            .list_uploads(&ListUploadsRequest {
+                delimiter: "/".into(),
+                key_marker: key_marker.clone(),
+                upload_id_marker: id_marker.clone(),
+                max_uploads: 2,
+                ..uploads_req("bk")
+            })
             .unwrap();
         assert!(page.entries.len() + page.common_prefixes.len() <= 2);
         seen_entries.extend(page.entries.iter().map(|u| u.upload_id.clone()));
@@ -969,11 +976,11 @@ fn uploads_listing_with_delimiter_markers_and_paging() {
     // Prefix with delimiter.
     let (entries, prefixes, _) = uploads(
         &store,
-        UploadsQuery {
+        ListUploadsRequest {
             prefix: "dir/".into(),
             delimiter: "/".into(),
-            max: 1000,
-            ..Default::default()
+            max_uploads: 1000,
+            ..uploads_req("bk")
         },
     );
     assert_eq!(entries.len(), 1);

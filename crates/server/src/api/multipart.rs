@@ -22,7 +22,7 @@ use crate::http::operation::{
 use crate::http::response::{self, set_header, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{CompleteParts, Md5Chain, PartRow, PartTarget, UploadsQuery};
+use crate::store::{CompleteParts, Md5Chain, PartRow, PartTarget};
 
 /// InitiateMultipartUpload: records the upload and the future object's metadata.
 pub async fn initiate(
@@ -292,6 +292,8 @@ pub async fn list_uploads(
     ctx: &RequestContext<'_>,
     req: ListUploadsRequest,
 ) -> Result<Response<Body>, ApiError> {
+    let list = req.clone();
+    let page = ctx.store(move |s| s.list_uploads(&list)).await?;
     let ListUploadsRequest {
         bucket,
         prefix,
@@ -301,15 +303,6 @@ pub async fn list_uploads(
         max_uploads,
         url_encoding,
     } = req;
-    let q = UploadsQuery {
-        prefix: prefix.clone(),
-        delimiter: delimiter.clone(),
-        key_marker: key_marker.clone(),
-        upload_id_marker: upload_id_marker.clone(),
-        max: max_uploads,
-    };
-    let b = bucket.clone();
-    let page = ctx.store(move |s| s.list_uploads(&b, &q)).await?;
     let enc = |s: &str| maybe_encode(s, url_encoding);
     Ok(response::xml_ok(&ListMultipartUploadsResult {
         bucket,

@@ -32,7 +32,7 @@ use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::operation::{
     AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, ListPartsRequest,
-    PutObjectRequest, UploadPartCopyRequest, UploadPartRequest,
+    ListUploadsRequest, PutObjectRequest, UploadPartCopyRequest, UploadPartRequest,
 };
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
@@ -311,21 +311,6 @@ pub struct ListQuery {
     /// Exclusive start key ("" = from the beginning).
     pub marker: String,
     /// Most entries plus common prefixes to return.
-    pub max: u32,
-}
-
-/// ListMultipartUploads parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UploadsQuery {
-    /// Only keys starting with this ("" = all).
-    pub prefix: String,
-    /// Roll keys up at the first occurrence after the prefix ("" = no roll-up).
-    pub delimiter: String,
-    /// Uploads of keys after this one ("" = from the beginning).
-    pub key_marker: String,
-    /// With `key_marker`: also uploads of that key whose id is greater than this.
-    pub upload_id_marker: String,
-    /// Most uploads plus common prefixes to return.
     pub max: u32,
 }
 
@@ -1015,13 +1000,10 @@ impl Store {
         })
     }
 
-    /// One page of ListMultipartUploads: in-progress uploads by key (byte order), then upload
-    /// id. `NoSuchBucket`.
-    pub fn list_uploads(
-        &self,
-        bucket: &str,
-        q: &UploadsQuery,
-    ) -> Result<ListPage<UploadRow>, StoreError> {
+    /// One page of ListMultipartUploads: the request's bucket's in-progress uploads by key
+    /// (byte order), then upload id, filtered and rolled up as it asks. `NoSuchBucket`.
+    pub fn list_uploads(&self, q: &ListUploadsRequest) -> Result<ListPage<UploadRow>, StoreError> {
+        let bucket = q.bucket.as_str();
         self.read(|c| {
             meta::require_bucket(c, bucket)?;
             // The upload id marker only counts together with a key marker (spec 3.6).
@@ -1031,7 +1013,7 @@ impl Store {
             let (mut page, last_is_prefix) = listing::roll_up(
                 &q.prefix,
                 &q.delimiter,
-                q.max,
+                q.max_uploads,
                 start,
                 |u: &UploadRow| u.key.as_str(),
                 |u: &UploadRow| (u.key.clone(), u.upload_id.clone()),
