@@ -10,12 +10,12 @@ use md5::{Digest, Md5};
 use osspart_protocol::crc64;
 use osspart_protocol::operation::{
     CompleteRequest, Conditions, CopyObjectRequest, CopySource, InitiateRequest, ListPartsRequest,
-    ListUploadsRequest, PutObjectRequest,
+    ListUploadsRequest, ObjectListing, PutObjectRequest,
 };
 use osspart_protocol::ErrorCode;
 use osspart_server::store::{
-    CompleteParts, FinishedBlob, ListQuery, ObjectMeta, ObjectRow, ObjectType, PartTarget, Store,
-    StoreError, StoreOptions,
+    CompleteParts, FinishedBlob, ObjectMeta, ObjectRow, ObjectType, PartTarget, Store, StoreError,
+    StoreOptions,
 };
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -93,6 +93,17 @@ fn part<'a>(key: &'a str, upload_id: &'a str, part_number: u32) -> PartTarget<'a
         key,
         upload_id,
         part_number,
+    }
+}
+
+/// An object listing: no filter, no marker, pages of 1,000.
+fn listing() -> ObjectListing {
+    ObjectListing {
+        prefix: String::new(),
+        delimiter: String::new(),
+        marker: String::new(),
+        max_keys: 1000,
+        url_encoding: false,
     }
 }
 
@@ -296,7 +307,7 @@ fn bucket_lifecycle_and_errors() {
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
-        code(store.list_objects("bk", &ListQuery::default())),
+        code(store.list_objects("bk", &listing())),
         ErrorCode::NoSuchBucket
     );
     assert_eq!(
@@ -1004,11 +1015,12 @@ fn list(
     let page = store
         .list_objects(
             "bk",
-            &ListQuery {
+            &ObjectListing {
                 prefix: prefix.into(),
                 delimiter: delimiter.into(),
                 marker: marker.into(),
-                max,
+                max_keys: max,
+                url_encoding: false,
             },
         )
         .unwrap();
@@ -1086,10 +1098,10 @@ fn objects_listing_with_delimiter_and_markers() {
     let page = store
         .list_objects(
             "bk",
-            &ListQuery {
+            &ObjectListing {
                 prefix: "seed".into(),
-                max: 10,
-                ..Default::default()
+                max_keys: 10,
+                ..listing()
             },
         )
         .unwrap();
@@ -1769,10 +1781,10 @@ fn delete_objects_is_all_or_nothing() {
         put(&store, k, k.as_bytes());
     }
     put(&store, "kept", b"kept");
-    let q = ListQuery {
+    let q = ObjectListing {
         prefix: "d/".into(),
-        max: 1000,
-        ..ListQuery::default()
+        max_keys: 1000,
+        ..listing()
     };
     let done = std::sync::atomic::AtomicBool::new(false);
     let seen = std::thread::scope(|scope| {

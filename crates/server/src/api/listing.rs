@@ -14,21 +14,15 @@ use crate::http::operation::ObjectListing;
 use crate::http::response::{self, Body};
 use crate::http::service::RequestContext;
 use crate::http::ApiError;
-use crate::store::{ListPage, ListQuery, ObjectSummary};
+use crate::store::{ListPage, ObjectSummary};
 
 async fn page(
     ctx: &RequestContext<'_>,
     bucket: &str,
     l: &ObjectListing,
 ) -> Result<ListPage<ObjectSummary>, ApiError> {
-    let q = ListQuery {
-        prefix: l.prefix.clone(),
-        delimiter: l.delimiter.clone(),
-        marker: l.marker.clone(),
-        max: l.max_keys,
-    };
-    let b = bucket.to_owned();
-    ctx.store(move |s| s.list_objects(&b, &q)).await
+    let (b, listing) = (bucket.to_owned(), l.clone());
+    ctx.store(move |s| s.list_objects(&b, &listing)).await
 }
 
 fn entries(page: &ListPage<ObjectSummary>, url: bool, with_owner: bool) -> Vec<ObjectEntry> {

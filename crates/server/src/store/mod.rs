@@ -32,7 +32,7 @@ use osspart_protocol::attributes::Acl;
 use osspart_protocol::limits::is_valid_part_number;
 use osspart_protocol::operation::{
     AppendObjectRequest, CompleteRequest, CopyObjectRequest, InitiateRequest, ListPartsRequest,
-    ListUploadsRequest, PutObjectRequest, UploadPartCopyRequest, UploadPartRequest,
+    ListUploadsRequest, ObjectListing, PutObjectRequest, UploadPartCopyRequest, UploadPartRequest,
 };
 use osspart_protocol::ErrorCode;
 use rusqlite::{Connection, Transaction};
@@ -299,19 +299,6 @@ pub enum CompleteParts {
     All,
     /// The body's `(PartNumber, ETag)` list, in request order; ETags quoted or bare.
     Listed(Vec<(u32, String)>),
-}
-
-/// ListObjects parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Only keys starting with this ("" = all).
-    pub prefix: String,
-    /// Roll keys up at the first occurrence after the prefix ("" = no roll-up).
-    pub delimiter: String,
-    /// Exclusive start key ("" = from the beginning).
-    pub marker: String,
-    /// Most entries plus common prefixes to return.
-    pub max: u32,
 }
 
 /// One page of a listing.
@@ -808,11 +795,12 @@ impl Store {
         })
     }
 
-    /// One page of ListObjects (keys in byte order). `NoSuchBucket`.
+    /// One page of ListObjects (v1 or v2) of `bucket`: keys in byte order, filtered and
+    /// rolled up as the listing asks, at most `max_keys` entries and prefixes. `NoSuchBucket`.
     pub fn list_objects(
         &self,
         bucket: &str,
-        q: &ListQuery,
+        q: &ObjectListing,
     ) -> Result<ListPage<ObjectSummary>, StoreError> {
         self.read(|c| {
             meta::require_bucket(c, bucket)?;
@@ -820,7 +808,7 @@ impl Store {
             let (page, _) = listing::roll_up(
                 &q.prefix,
                 &q.delimiter,
-                q.max,
+                q.max_keys,
                 start,
                 |o: &ObjectSummary| o.key.as_str(),
                 |o: &ObjectSummary| o.key.clone(),
