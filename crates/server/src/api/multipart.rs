@@ -73,14 +73,23 @@ async fn require_upload(
 /// when the upload is sequential, refusing a part out of order before a byte is read.
 async fn require_upload_for_part(
     ctx: &RequestContext<'_>,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    part_number: u32,
+    part: PartTarget<'_>,
 ) -> Result<Option<Md5Chain>, ApiError> {
-    let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+    let (b, k, u) = (
+        part.bucket.to_owned(),
+        part.key.to_owned(),
+        part.upload_id.to_owned(),
+    );
+    let part_number = part.part_number;
     let chain = ctx
-        .store(move |s| s.sequential_chain(&b, &k, &u, part_number))
+        .store(move |s| {
+            s.sequential_chain(PartTarget {
+                bucket: &b,
+                key: &k,
+                upload_id: &u,
+                part_number,
+            })
+        })
         .await?;
     Ok(chain)
 }
@@ -92,9 +101,7 @@ pub async fn upload_part(
     req: UploadPartRequest,
     body: &mut Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let chain =
-        require_upload_for_part(ctx, &req.bucket, &req.key, &req.upload_id, req.part_number)
-            .await?;
+    let chain = require_upload_for_part(ctx, PartTarget::from(&req)).await?;
     let checks = BodyChecks::from_payload(&req.payload)?;
     if !req.payload.has_length() {
         return Err(ApiError::new(ErrorCode::MissingContentLength));
@@ -121,9 +128,7 @@ pub async fn upload_part_copy(
     ctx: &RequestContext<'_>,
     req: UploadPartCopyRequest,
 ) -> Result<Response<Body>, ApiError> {
-    let chain =
-        require_upload_for_part(ctx, &req.bucket, &req.key, &req.upload_id, req.part_number)
-            .await?;
+    let chain = require_upload_for_part(ctx, PartTarget::from(&req)).await?;
     let source = &req.source;
     let src = load(ctx, &source.bucket, &source.key).await?;
     if let Verdict::NotModified = evaluate(&source.conditions, &src)? {

@@ -856,21 +856,15 @@ impl Store {
         self.read(|c| check_upload(c, bucket, key, upload_id))
     }
 
-    /// For part `part_number` of a sequential upload, the MD5 chain its body continues (what
-    /// parts 1 up to the one before hold); `None` for an upload that is not sequential.
-    /// `InvalidArgument` when the part is out of order: its predecessor is missing or a later
-    /// part exists. `NoSuchUpload`, `NoSuchBucket`.
-    pub fn sequential_chain(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-    ) -> Result<Option<Md5Chain>, StoreError> {
+    /// For the part `part` names, when its upload is sequential, the MD5 chain its body
+    /// continues (what parts 1 up to the one before hold); `None` for an upload that is not
+    /// sequential. `InvalidArgument` when the part is out of order: its predecessor is missing
+    /// or a later part exists. `NoSuchUpload`, `NoSuchBucket`.
+    pub fn sequential_chain(&self, part: PartTarget<'_>) -> Result<Option<Md5Chain>, StoreError> {
         self.read(|c| {
-            check_upload(c, bucket, key, upload_id)?;
-            match meta::upload_is_sequential(c, upload_id)? {
-                Some(true) => sequential_base(c, upload_id, part_number).map(Some),
+            check_upload(c, part.bucket, part.key, part.upload_id)?;
+            match meta::upload_is_sequential(c, part.upload_id)? {
+                Some(true) => sequential_base(c, part.upload_id, part.part_number).map(Some),
                 _ => Ok(None),
             }
         })
