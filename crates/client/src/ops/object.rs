@@ -258,14 +258,8 @@ impl Client {
         range: Option<ByteRange>,
         if_match: Option<&str>,
     ) -> Result<(ObjectInfo, Bytes)> {
-        let mut req = Request::new("GetObject", Method::GET, Some(key));
-        if let Some(r) = range {
-            req = req.header("Range", r.to_header());
-        }
-        if let Some(etag) = if_match {
-            req = req.header("If-Match", etag);
-        }
-        let r = self.send(req.max_response(u64::MAX)).await?;
+        let req = get_object_request(key, range, if_match).max_response(u64::MAX);
+        let r = self.send(req).await?;
         let body = r.body.clone();
         let size = total_size(&r).unwrap_or(body.len() as u64);
         Ok((ObjectInfo::from_response(r, size), body))
@@ -279,14 +273,9 @@ impl Client {
         range: Option<ByteRange>,
         if_match: Option<&str>,
     ) -> Result<(ObjectInfo, BodyStream)> {
-        let mut req = Request::new("GetObject", Method::GET, Some(key));
-        if let Some(r) = range {
-            req = req.header("Range", r.to_header());
-        }
-        if let Some(etag) = if_match {
-            req = req.header("If-Match", etag);
-        }
-        let stream = self.send_streaming(req).await?;
+        let stream = self
+            .send_streaming(get_object_request(key, range, if_match))
+            .await?;
         let response = Response {
             status: stream.status,
             headers: stream.headers.clone(),
@@ -417,6 +406,18 @@ pub(crate) fn flatten_pages<T>(
         };
         stream::iter(items)
     })
+}
+
+/// GetObject of `key`, optionally one range of it and pinned to an ETag.
+fn get_object_request(key: &str, range: Option<ByteRange>, if_match: Option<&str>) -> Request {
+    let mut req = Request::new("GetObject", Method::GET, Some(key));
+    if let Some(r) = range {
+        req = req.header("Range", r.to_header());
+    }
+    if let Some(etag) = if_match {
+        req = req.header("If-Match", etag);
+    }
+    req
 }
 
 /// Object size from `Content-Range: bytes a-b/total` of a ranged answer.

@@ -134,7 +134,13 @@ impl Shared {
 
     /// CRC-64 and MD5 of `len` bytes at `offset` of the file source, read in cache-sized
     /// pieces (to compare with a part the service holds, or for a Content-MD5 header).
-    async fn digest_range(&self, offset: u64, len: u64) -> Result<(u64, [u8; 16])> {
+    /// The MD5 is computed only when `with_md5`.
+    async fn digest_range(
+        &self,
+        offset: u64,
+        len: u64,
+        with_md5: bool,
+    ) -> Result<(u64, Option<[u8; 16]>)> {
         let file = self
             .file
             .clone()
@@ -142,7 +148,7 @@ impl Shared {
         tokio::task::spawn_blocking(move || {
             use md5::Digest;
             let mut crc = crc64::Crc64::new();
-            let mut md5 = md5::Md5::new();
+            let mut md5 = with_md5.then(md5::Md5::new);
             let mut buf = vec![0u8; DIGEST_CHUNK];
             let mut done = 0;
             while done < len {
@@ -150,10 +156,12 @@ impl Shared {
                 let piece = &mut buf[..n];
                 crate::fileio::read_exact_at(&file, piece, offset + done)?;
                 crc.update(piece);
-                md5.update(&*piece);
+                if let Some(md5) = &mut md5 {
+                    md5.update(&*piece);
+                }
                 done += n as u64;
             }
-            Ok((crc.value(), md5.finalize().into()))
+            Ok((crc.value(), md5.map(|m| m.finalize().into())))
         })
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))?
@@ -264,13 +272,17 @@ pub(super) fn combined_crc<'a>(parts: impl IntoIterator<Item = &'a DonePart>) ->
 /// Whether the service's copy of a part holds these bytes: by CRC-64 when the service reports
 /// one, else by the part ETag, which is the MD5 of the part.
 fn stored_part_matches(stored: &PartInfo, crc: u64, data: &[u8]) -> bool {
+    stored_part_matches_with(stored, crc, || {
+        use md5::Digest;
+        md5::Md5::digest(data).into()
+    })
+}
+
+/// [`stored_part_matches`] with the part's MD5 asked for only when it is needed.
+fn stored_part_matches_with(stored: &PartInfo, crc: u64, md5: impl FnOnce() -> [u8; 16]) -> bool {
     match stored.crc64 {
         Some(stored_crc) => stored_crc == crc,
-        None => {
-            use md5::Digest;
-            let md5 = hex::encode(md5::Md5::digest(data));
-            osspart_protocol::etag::same(&stored.etag, &md5)
-        }
+        None => osspart_protocol::etag::same(&stored.etag, &hex::encode(md5())),
     }
 }
 
@@ -295,11 +307,10 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
         let (crc, matches) = match &job.payload {
             Payload::Buffer { data, crc } => (*crc, stored_part_matches(c, *crc, data)),
             Payload::File { len } => {
-                let (crc, md5) = shared.digest_range(job.offset, *len).await?;
-                let matches = match c.crc64 {
-                    Some(stored) => stored == crc,
-                    None => osspart_protocol::etag::same(&c.etag, &hex::encode(md5)),
-                };
+                // The MD5 only when the service reports no CRC-64 to compare with.
+                let with_md5 = c.crc64.is_none();
+                let (crc, md5) = shared.digest_range(job.offset, *len, with_md5).await?;
+                let matches = stored_part_matches_with(c, crc, || md5.unwrap_or_default());
                 (crc, matches)
             }
         };
@@ -349,7 +360,8 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
             if shared.options.content_md5 {
                 // The header goes before the body: one extra read of the part.
                 use base64::Engine;
-                let (crc, md5) = shared.digest_range(job.offset, *len).await?;
+                let (crc, md5) = shared.digest_range(job.offset, *len, true).await?;
+                let md5 = md5.unwrap_or_default();
                 known_crc = Some(crc);
                 let md5 = base64::engine::general_purpose::STANDARD.encode(md5);
                 req = req.header("Content-MD5", md5);
