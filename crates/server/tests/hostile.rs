@@ -1666,6 +1666,15 @@ fn long_input_cases(c: &mut Corpus) {
             );
         }
         let r = make(c)
+            .header("x-oss-server-side-encryption", "KMS")
+            .header("x-oss-server-side-encryption-key-id", &nine_k);
+        c.add(
+            "long-input",
+            format!("{op}: 9 KiB x-oss-server-side-encryption-key-id"),
+            r,
+            INVALID_ARGUMENT,
+        );
+        let r = make(c)
             .header("Cache-Control", &half)
             .header("Content-Disposition", &half);
         c.add(

@@ -170,6 +170,7 @@ fn checked_meta(meta: ObjectMeta) -> Result<ObjectMeta, OperationError> {
         ("x-oss-storage-class", &meta.storage_class),
         ("x-oss-object-acl", &meta.acl),
         ("x-oss-server-side-encryption", &meta.server_side_encryption),
+        ("x-oss-server-side-encryption-key-id", &meta.sse_key_id),
         ("x-oss-tagging", &meta.tagging),
     ];
     let len = |value: &Option<String>| value.as_ref().map_or(0, String::len);
