@@ -62,13 +62,8 @@ impl Client {
     pub async fn get_object_tagging(&self, key: &str) -> Result<TagSet> {
         let req = Request::new("GetObjectTagging", Method::GET, Some(key)).query("tagging", "");
         let doc: Tagging = self.send(req).await?.xml()?;
-        let pairs = doc
-            .tag_set
-            .tags
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect();
-        TagSet::new(pairs).map_err(|e| Error::Protocol(format!("the service's tags: {e}")))
+        doc.into_tag_set()
+            .map_err(|e| Error::Protocol(format!("the service's tags: {e}")))
     }
 
     /// DeleteObjectTagging: removes every tag of the object.

@@ -227,6 +227,17 @@ pub struct Tagging {
 }
 
 impl Tagging {
+    /// The tags this body lists, checked against the OSS limits.
+    pub fn into_tag_set(self) -> Result<crate::attributes::TagSet, crate::attributes::TagError> {
+        let pairs = self
+            .tag_set
+            .tags
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect();
+        crate::attributes::TagSet::new(pairs)
+    }
+
     /// The body that lists `tags`, in their order.
     pub fn of(tags: &crate::attributes::TagSet) -> Tagging {
         Tagging {

@@ -292,13 +292,7 @@ pub async fn put_object_tagging(
     let bytes = body::collect(body, &checks, limits::MAX_XML_BODY).await?;
     let doc: Tagging = xml::from_xml(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::MalformedXML).with_message(e.to_string()))?;
-    let pairs = doc
-        .tag_set
-        .tags
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
-    let tags = TagSet::new(pairs).map_err(|e| {
+    let tags = doc.into_tag_set().map_err(|e| {
         ApiError::new(ErrorCode::InvalidArgument)
             .with_message(e.to_string())
             .with("ArgumentName", "Tagging")
