@@ -25,13 +25,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the code's usual message.
     pub fn new(code: ErrorCode) -> Self {
-        ApiError {
-            code,
-            message: None,
-            extra: Vec::new(),
-            ec: None,
-            headers: Vec::new(),
-        }
+        OperationError::new(code).into()
     }
 
     /// Replaces the message.
@@ -60,10 +54,7 @@ impl ApiError {
 
     /// `InvalidArgument` naming the argument and the value it had.
     pub fn invalid_argument(name: &str, value: &str) -> Self {
-        ApiError::new(ErrorCode::InvalidArgument)
-            .with_message(format!("Argument {name} is not valid."))
-            .with("ArgumentName", name)
-            .with("ArgumentValue", value)
+        OperationError::invalid_argument(name, value).into()
     }
 
     /// The message to send.
@@ -78,11 +69,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Api { code, extra } => ApiError {
-                code,
-                message: None,
                 extra: extra.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                ec: None,
-                headers: Vec::new(),
+                ..ApiError::new(code)
             },
             other => {
                 tracing::error!(error = %other, "storage failure");
