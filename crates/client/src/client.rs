@@ -38,6 +38,8 @@ struct Inner {
     provider: Arc<dyn CredentialsProvider>,
     /// Server time minus local time, in seconds, learnt from RequestTimeTooSkewed answers.
     clock_offset: AtomicI64,
+    /// Connections for file bodies sent with `sendfile(2)`, when [`crate::sendfile::applies`].
+    sendfile: Option<Arc<crate::sendfile::Pool>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -241,16 +243,18 @@ impl Client {
             Arc::new(StaticProvider::new(config.credentials.clone()))
                 as Arc<dyn CredentialsProvider>
         });
+        let sendfile = (config.sendfile && crate::sendfile::applies(&scheme)).then(Arc::default);
         Ok(Client {
             retrier: Retrier::new(config.retry.clone()),
             inner: Arc::new(Inner {
-                config,
                 http,
                 scheme,
                 host,
+                sendfile,
                 path_style,
                 provider,
                 clock_offset: AtomicI64::new(0),
+                config,
             }),
         })
     }
@@ -279,6 +283,7 @@ impl Client {
                 path_style: self.inner.path_style,
                 provider: self.inner.provider.clone(),
                 clock_offset: AtomicI64::new(self.inner.clock_offset.load(Ordering::Relaxed)),
+                sendfile: self.inner.sendfile.clone(),
             }),
         }
     }
@@ -524,12 +529,71 @@ impl Client {
         let credentials = self.current_credentials().await?;
         let headers = self.signed_headers(bucket, req, &credentials, self.now());
         let timeout = self.inner.config.timeout_for(req.body_len());
+        let during = format!("waiting for {} ({} bytes sent)", req.op, req.body_len());
+        let head = req.method == Method::HEAD;
+        let stream = match (&req.file_body, &self.inner.sendfile) {
+            (Some(body), Some(pool)) => {
+                let exchange = crate::sendfile::Exchange {
+                    method: req.method.to_string(),
+                    url,
+                    headers,
+                    user_agent: self.inner.config.user_agent.clone(),
+                    body: body.clone(),
+                    sent: req.sent.clone(),
+                    timeout,
+                    connect_timeout: self.inner.config.connect_timeout,
+                    max_response: req.max_response,
+                    max_error: MAX_ERROR_BODY,
+                    during: during.clone(),
+                };
+                let answer = crate::sendfile::send(pool.clone(), exchange).await?;
+                BodyStream {
+                    status: answer.status,
+                    headers: answer.headers,
+                    inner: BodySource::Read(Some(answer.body)),
+                    timeout,
+                    during,
+                    head,
+                }
+            }
+            _ => {
+                let resp = self
+                    .request_builder(req, &url, &headers, timeout)
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(e, timeout, &during))?;
+                BodyStream {
+                    status: resp.status().as_u16(),
+                    headers: resp.headers().clone(),
+                    inner: BodySource::Arriving(resp),
+                    timeout,
+                    during,
+                    head,
+                }
+            }
+        };
+        if stream.status >= 300 && stream.status != 304 {
+            let (status, headers) = (stream.status, stream.headers.clone());
+            let body = stream.into_response(MAX_ERROR_BODY).await?.body;
+            return Err(service_error(status, &headers, &body));
+        }
+        Ok(stream)
+    }
+
+    /// The regular client's request for `req`, headers signed.
+    fn request_builder(
+        &self,
+        req: &Request,
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
         let mut builder = self
             .inner
             .http
-            .request(req.method.clone(), &url)
+            .request(req.method.clone(), url)
             .timeout(timeout);
-        for (n, v) in &headers {
+        for (n, v) in headers {
             builder = builder.header(n.as_str(), v.as_str());
         }
         match &req.sent {
@@ -554,26 +618,7 @@ impl Client {
             }
             _ => {}
         }
-        let during = format!("waiting for {} ({} bytes sent)", req.op, req.body_len());
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| transport_error(e, timeout, &during))?;
-        let status = resp.status().as_u16();
-        let stream = BodyStream {
-            status,
-            headers: resp.headers().clone(),
-            inner: resp,
-            timeout,
-            during,
-            head: req.method == Method::HEAD,
-        };
-        if status >= 300 && status != 304 {
-            let headers = stream.headers.clone();
-            let body = stream.into_response(MAX_ERROR_BODY).await?.body;
-            return Err(service_error(status, &headers, &body));
-        }
-        Ok(stream)
+        builder
     }
 }
 
@@ -593,7 +638,7 @@ pub struct BodyStream {
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    inner: reqwest::Response,
+    inner: BodySource,
     timeout: Duration,
     during: String,
     /// An answer to HEAD (its Content-Length is not its body's).
@@ -611,10 +656,13 @@ impl std::fmt::Debug for BodyStream {
 impl BodyStream {
     /// The next piece of the body; `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
-        self.inner
-            .chunk()
-            .await
-            .map_err(|e| transport_error(e, self.timeout, &self.during))
+        match &mut self.inner {
+            BodySource::Arriving(resp) => resp
+                .chunk()
+                .await
+                .map_err(|e| transport_error(e, self.timeout, &self.during)),
+            BodySource::Read(body) => Ok(body.take().filter(|b| !b.is_empty())),
+        }
     }
 
     /// The declared body length, when the service sent one.
@@ -661,6 +709,14 @@ impl BodyStream {
     }
 }
 
+/// Where a [`BodyStream`]'s body comes from.
+enum BodySource {
+    /// Still arriving on the regular client's connection.
+    Arriving(reqwest::Response),
+    /// Already read whole (by the sendfile path); taken once.
+    Read(Option<Bytes>),
+}
+
 /// Bytes read from a file per piece of a [`FileBody`]: small enough that a piece is still in
 /// the CPU cache when it is checksummed and copied to the socket, large enough that handing
 /// reads to a blocking thread costs little (256 KiB pieces spent 17% of an upload's samples
@@ -693,6 +749,31 @@ impl FileBody {
     /// The CRC-64 of the bytes the latest attempt sent, when it read the whole range.
     pub fn sent_crc64(&self) -> Option<u64> {
         *self.crc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what [`FileBody::sent_crc64`] reports.
+    pub(crate) fn set_sent_crc64(&self, crc: Option<u64>) {
+        *self.crc.lock().unwrap_or_else(|p| p.into_inner()) = crc;
+    }
+
+    /// Length of the range.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Where the range starts in the file.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The file.
+    pub(crate) fn file(&self) -> &std::fs::File {
+        &self.file
     }
 
     fn stream(&self, counter: Option<Arc<AtomicU64>>) -> reqwest::Body {

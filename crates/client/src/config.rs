@@ -148,6 +148,11 @@ pub struct Config {
     /// A PEM file of extra CA certificates to trust beside the operating system's store
     /// (default none).
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// Send file bodies (parts and objects read from a file) with `sendfile(2)` over plain-HTTP
+    /// endpoints, so their bytes do not pass through user space (default `true`; applies on
+    /// Linux when no HTTP proxy is configured in the environment; TLS endpoints always use the
+    /// regular client).
+    pub sendfile: bool,
 }
 
 with_setters!(Config {
@@ -162,6 +167,7 @@ with_setters!(Config {
     with_retry => retry: RetryPolicy,
     with_user_agent => user_agent: into String,
     with_ca_bundle => ca_bundle: Some(into std::path::PathBuf),
+    with_sendfile => sendfile: bool,
 });
 
 impl Config {
@@ -200,6 +206,7 @@ impl Config {
             retry: RetryPolicy::default(),
             user_agent: format!("osspart/{}", env!("CARGO_PKG_VERSION")),
             ca_bundle: None,
+            sendfile: true,
         }
     }
 
@@ -292,6 +299,7 @@ impl std::fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
             .field("ca_bundle", &self.ca_bundle)
+            .field("sendfile", &self.sendfile)
             .finish()
     }
 }

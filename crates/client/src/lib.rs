@@ -60,7 +60,7 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 // First, so every module below can generate its options' setters with `with_setters!`.
 #[macro_use]
@@ -75,6 +75,9 @@ pub mod error;
 pub mod fileio;
 pub mod ops;
 pub mod retry;
+mod sendfile;
+#[cfg(target_os = "linux")]
+mod mapped;
 pub mod upload;
 
 pub use client::{BodyStream, Client, FileBody, Request, Response};
