@@ -4,8 +4,8 @@
 //! Metadata lives in an embedded database and bodies in immutable blob files; see
 //! [`store`] for the durability rules and [`http`] for the request pipeline.
 #![warn(missing_docs)]
-// Denied, not forbidden: store/blobs/body_md5.rs calls AWS-LC's MD5, the measured hot path of
-// ingest, and allows it there alone.
+// Denied, not forbidden: MD5, the measured hot path of ingest, allows it in two places alone:
+// store/blobs/body_md5.rs (AWS-LC's MD5) and store/blobs/md5_lanes.rs (SIMD kernels).
 #![deny(unsafe_code)]
 // Nothing a peer sends may panic: no unwrap, expect or unchecked indexing outside tests.
 #![cfg_attr(

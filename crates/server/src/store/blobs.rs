@@ -16,9 +16,10 @@ use md5::{Digest, Md5};
 use osspart_protocol::crc64::Crc64;
 
 use super::ownership::{private_dir_builder, private_file_options};
-pub use body_md5::BodyMd5;
+pub use body_md5::{Batcher, BodyMd5};
 
 mod body_md5;
+pub mod md5_lanes;
 use super::StoreError;
 
 /// Name of a blob file: 32 lower-case hex characters (128 random bits).
@@ -317,6 +318,15 @@ impl Block {
     }
 }
 
+/// Hashes the full blocks of every body being received at once (see [`Batcher`]).
+static MD5_BATCHER: Batcher<Block> = Batcher::new();
+
+impl AsRef<[u8]> for Block {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// The open temporary file of a body, shared with the block writes in flight.
 struct BodyFile {
     /// Opened normally: writes that direct I/O cannot take, the tail, fsync.
@@ -422,9 +432,15 @@ impl fmt::Debug for BlockWrite {
 }
 
 impl BlockWrite {
-    /// Hashes the block and writes it at its place in the file (blocking).
+    /// Hashes the block (its MD5 together with the blocks other bodies hash at the same
+    /// time) and writes it at its place in the file (blocking).
     pub fn run(mut self) -> Result<WrittenBlock, StoreError> {
-        self.hashes.update(self.block.bytes());
+        let h = &mut self.hashes;
+        h.crc.update(self.block.bytes());
+        if let Some((_, chain)) = &mut h.chain {
+            chain.update(self.block.bytes());
+        }
+        self.block = h.md5.update_batched(&MD5_BATCHER, self.block);
         self.file.write_at(self.block.bytes(), self.offset)?;
         Ok(WrittenBlock {
             block: self.block,
@@ -468,6 +484,8 @@ struct TmpFile {
     /// rest of the body arrives, so `finish` waits for little more than the tail. Direct
     /// writes need none: their bytes are on the device already.
     background_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// Counts this body among those whose blocks are hashed together.
+    _hashing: body_md5::Member<'static>,
 }
 
 /// Received bytes that trigger a background sync of what is written so far (buffered writes).
@@ -507,6 +525,7 @@ impl TmpFile {
             written: 0,
             sync_requested: 0,
             background_sync: None,
+            _hashing: MD5_BATCHER.join(),
         })
     }
 
