@@ -36,6 +36,7 @@ impl Md5State {
     };
 
     /// The four words as the 16-byte digest (little-endian), for a state that has seen its padding.
+    #[must_use]
     pub fn to_digest(self) -> [u8; 16] {
         let mut out = [0u8; 16];
         for (dst, word) in out
@@ -56,7 +57,24 @@ impl Md5State {
 /// have different lengths. The kernel is chosen once per process from the CPU
 /// features (AVX-512 > AVX2 > interleaved scalar); a single job uses the scalar path.
 pub fn compress_many(jobs: &mut [(&mut Md5State, &[u8])]) {
-    let best = best_kernel();
+    compress_auto(best_kernel(), jobs);
+}
+
+/// [`compress_many`]'s job-count policy for a given kernel family (`Avx512`, `Avx2x2` or `ScalarX4`); test hook.
+#[doc(hidden)]
+pub fn compress_many_family(family: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
+    // Every kernel `kernel_for_group` derives from a family needs the same CPU
+    // features as the family itself.
+    let best = if family.available() {
+        family
+    } else {
+        Kernel::ScalarX4
+    };
+    compress_auto(best, jobs);
+}
+
+/// Splits jobs into groups of `best.lanes()` and runs each with the kernel that suits its size.
+fn compress_auto(best: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
     if jobs.len() <= 1 {
         run(Kernel::Scalar, jobs, true);
         return;
@@ -67,12 +85,22 @@ pub fn compress_many(jobs: &mut [(&mut Md5State, &[u8])]) {
     }
 }
 
-/// Which kernel compress_many uses on this machine ("avx512", "avx2", "scalar-x2"...), for logs/benchmarks.
+/// Which kernel family `compress_many` uses on this machine ("avx512", "avx2" or "scalar-interleaved"), for logs/benchmarks.
+///
+/// "avx512" runs 9..=16 jobs in 512-bit registers and 2..=8 jobs in 256-bit
+/// AVX-512VL registers; "avx2" runs 2..=8 jobs in one 256-bit group and 9..=16
+/// in two interleaved groups; a lone job always takes the scalar path.
+#[must_use]
 pub fn kernel_name() -> &'static str {
-    best_kernel().name()
+    match best_kernel() {
+        Kernel::Avx512 | Kernel::Avx512Vl => "avx512",
+        Kernel::Avx2 | Kernel::Avx2x2 => "avx2",
+        Kernel::Scalar | Kernel::ScalarX2 | Kernel::ScalarX4 => "scalar-interleaved",
+    }
 }
 
 /// A whole-message convenience for tests and small inputs: pads and finishes.
+#[must_use]
 pub fn digest_many(messages: &[&[u8]]) -> Vec<[u8; 16]> {
     let mut states = vec![Md5State::INIT; messages.len()];
     let mut jobs: Vec<(&mut Md5State, &[u8])> = states
@@ -96,6 +124,7 @@ pub fn digest_many(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 ///
 /// `state` must cover exactly the bytes before `tail`. If `tail` is 64 bytes or
 /// longer, its whole blocks are hashed first (no panic).
+#[must_use]
 pub fn finish(state: Md5State, tail: &[u8], total_len: u64) -> [u8; 16] {
     let mut st = [[state.a], [state.b], [state.c], [state.d]];
     let (blocks, rest) = tail.split_at(tail.len() / 64 * 64);
@@ -132,20 +161,24 @@ pub enum Kernel {
     Avx512Vl,
     /// Sixteen lanes in 512-bit AVX-512F registers.
     Avx512,
+    /// Sixteen lanes as two interleaved groups of eight in 256-bit AVX2 registers.
+    Avx2x2,
 }
 
 impl Kernel {
     /// Every kernel, in order of preference from slowest to fastest.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::Scalar,
         Kernel::ScalarX2,
         Kernel::ScalarX4,
         Kernel::Avx2,
+        Kernel::Avx2x2,
         Kernel::Avx512Vl,
         Kernel::Avx512,
     ];
 
     /// Short name for logs and benchmarks.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Scalar => "scalar",
@@ -154,33 +187,38 @@ impl Kernel {
             Kernel::Avx2 => "avx2",
             Kernel::Avx512Vl => "avx512vl-256",
             Kernel::Avx512 => "avx512",
+            Kernel::Avx2x2 => "avx2-2x8",
         }
     }
 
     /// How many streams the kernel hashes per pass.
+    #[must_use]
     pub fn lanes(self) -> usize {
         match self {
             Kernel::Scalar => 1,
             Kernel::ScalarX2 => 2,
             Kernel::ScalarX4 => 4,
             Kernel::Avx2 | Kernel::Avx512Vl => 8,
-            Kernel::Avx512 => 16,
+            Kernel::Avx512 | Kernel::Avx2x2 => 16,
         }
     }
 
     /// Whether this CPU can run the kernel.
+    #[must_use]
     pub fn available(self) -> bool {
         match self {
             Kernel::Scalar | Kernel::ScalarX2 | Kernel::ScalarX4 => true,
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Kernel::Avx2 | Kernel::Avx2x2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+            }
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512Vl | Kernel::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512vl")
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx2 | Kernel::Avx512Vl | Kernel::Avx512 => false,
+            Kernel::Avx2 | Kernel::Avx512Vl | Kernel::Avx512 | Kernel::Avx2x2 => false,
         }
     }
 }
@@ -200,18 +238,20 @@ pub fn compress_many_with(kernel: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
 fn best_kernel() -> Kernel {
     static BEST: OnceLock<Kernel> = OnceLock::new();
     *BEST.get_or_init(|| {
-        [Kernel::Avx512, Kernel::Avx2]
+        [Kernel::Avx512, Kernel::Avx2x2]
             .into_iter()
             .find(|k| k.available())
-            .unwrap_or(Kernel::ScalarX2)
+            .unwrap_or(Kernel::ScalarX4)
     })
 }
 
-/// Picks the kernel for a group of `n` (2..=best.lanes()) jobs.
+/// Picks the kernel for a group of `n` (`1..=best.lanes()`) jobs, from measurements on Zen 4.
 fn kernel_for_group(best: Kernel, n: usize) -> Kernel {
     match (best, n) {
         (_, 0 | 1) => Kernel::Scalar,
-        (Kernel::Avx512, n) if n <= 8 => Kernel::Avx512Vl,
+        (Kernel::Avx512, 2..=8) => Kernel::Avx512Vl,
+        (Kernel::Avx2x2, 2..=8) => Kernel::Avx2,
+        (Kernel::ScalarX4, 2) => Kernel::ScalarX2,
         (k, _) => k,
     }
 }
@@ -245,7 +285,7 @@ fn run(kernel: Kernel, jobs: &mut [(&mut Md5State, &[u8])], lone_scalar: bool) {
                 drive::<8, _>(group, lone_scalar, |st, lanes| {
                     // SAFETY: `run` is only reached with this kernel after
                     // `Kernel::available` confirmed AVX2 (compress_many via
-                    // best_kernel, compress_many_with via its own check).
+                    // best_kernel, the test hooks via their own checks).
                     unsafe { x86::avx2_compress(st, lanes) }
                 });
             }
@@ -270,8 +310,17 @@ fn run(kernel: Kernel, jobs: &mut [(&mut Md5State, &[u8])], lone_scalar: bool) {
                 });
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2x2 => {
+            for group in jobs.chunks_mut(16) {
+                drive::<16, _>(group, lone_scalar, |st, lanes| {
+                    // SAFETY: only reached after `Kernel::available` confirmed AVX2.
+                    unsafe { x86::avx2x2_compress(st, lanes) }
+                });
+            }
+        }
         #[cfg(not(target_arch = "x86_64"))]
-        Kernel::Avx2 | Kernel::Avx512Vl | Kernel::Avx512 => {
+        Kernel::Avx2 | Kernel::Avx512Vl | Kernel::Avx512 | Kernel::Avx2x2 => {
             run(Kernel::ScalarX2, jobs, lone_scalar)
         }
     }
@@ -442,7 +491,8 @@ mod sc {
     }
     #[inline(always)]
     pub(super) fn g(t: u32, b: u32, c: u32, d: u32) -> u32 {
-        // (b & d) | (c & !d) has disjoint bits, so it is also a sum.
+        // (b & d) | (c & !d) has disjoint bits, so it is also a sum; adding
+        // the b-free half first keeps b off two of the three operations.
         t.wrapping_add(c & !d).wrapping_add(b & d)
     }
     #[inline(always)]
@@ -453,18 +503,50 @@ mod sc {
     pub(super) fn i(t: u32, b: u32, c: u32, d: u32) -> u32 {
         t.wrapping_add(c ^ (b | !d))
     }
+
+    /// The plain round functions, fewest instructions (for throughput-bound interleaving).
+    pub(super) mod plain {
+        #[inline(always)]
+        pub(in super::super) fn f(b: u32, c: u32, d: u32) -> u32 {
+            d ^ (b & (c ^ d))
+        }
+        #[inline(always)]
+        pub(in super::super) fn g(b: u32, c: u32, d: u32) -> u32 {
+            c ^ (d & (b ^ c))
+        }
+        #[inline(always)]
+        pub(in super::super) fn h(b: u32, c: u32, d: u32) -> u32 {
+            b ^ c ^ d
+        }
+        #[inline(always)]
+        pub(in super::super) fn i(b: u32, c: u32, d: u32) -> u32 {
+            c ^ (b | !d)
+        }
+    }
 }
 
 /// One MD5 step on every scalar lane.
 macro_rules! sstep {
     ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $w:ident, $i:literal, $k:literal, $s:literal) => {
-        for l in 0..$a.len() {
-            // `black_box` keeps LLVM from reassociating the constant after
-            // the round function, which would lengthen the b -> b' chain.
-            let t = core::hint::black_box($a[l].wrapping_add($k).wrapping_add($w[l][$i]));
-            $a[l] = sc::$f(t, $b[l], $c[l], $d[l])
-                .rotate_left($s)
-                .wrapping_add($b[l]);
+        if $a.len() <= 2 {
+            // Latency-bound: `black_box` keeps LLVM from reassociating the
+            // constant after the round function (which would lengthen the
+            // b -> b' chain), and the round function joins the sum last.
+            for l in 0..$a.len() {
+                let t = core::hint::black_box($a[l].wrapping_add($k).wrapping_add($w[l][$i]));
+                $a[l] = sc::$f(t, $b[l], $c[l], $d[l])
+                    .rotate_left($s)
+                    .wrapping_add($b[l]);
+            }
+        } else {
+            // Throughput-bound with more lanes: fewest instructions wins.
+            for l in 0..$a.len() {
+                let t = $a[l].wrapping_add($k).wrapping_add($w[l][$i]);
+                $a[l] = t
+                    .wrapping_add(sc::plain::$f($b[l], $c[l], $d[l]))
+                    .rotate_left($s)
+                    .wrapping_add($b[l]);
+            }
         }
     };
 }
@@ -475,7 +557,7 @@ macro_rules! sstep {
 // Indexing: every `[l]` runs over `0..N` on arrays of length `N`, and the
 // message indices are literals below 16 on `[u32; 16]`.
 #[allow(clippy::indexing_slicing)]
-#[inline]
+#[inline(never)]
 fn scalar_lanes<const N: usize>(st: &mut [[u32; N]; 4], lanes: &[&[u8]; N]) {
     let nblocks = lanes.iter().map(|l| l.len() / 64).min().unwrap_or(0);
     let mut blocks = lanes.map(|l| l.chunks_exact(64));
@@ -541,6 +623,10 @@ macro_rules! vector_body {
 mod x86 {
     use core::arch::x86_64::*;
 
+    /// How far ahead of the current block each lane's data is prefetched
+    /// (a hint only: prefetching past the end of a slice cannot fault).
+    const PREFETCH: usize = 1024;
+
     /// 8x8 transpose of 32-bit elements: row `l` = lane `l`'s eight words, out `j` = word `j` of all lanes.
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -588,6 +674,7 @@ mod x86 {
             // unaligned 32-byte loads stay inside the slice.
             unsafe {
                 let p = lane.as_ptr().add(off);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH).cast());
                 *l = _mm256_loadu_si256(p.cast());
                 *h = _mm256_loadu_si256(p.add(32).cast());
             }
@@ -614,7 +701,7 @@ mod x86 {
     }
 
     /// AVX2 kernel: 8 lanes, rotates by shift/shift/or, round functions from and/or/xor/andnot.
-    mod avx2 {
+    pub(super) mod avx2 {
         use super::super::k32;
         use core::arch::x86_64::*;
         type V = __m256i;
@@ -687,7 +774,7 @@ mod x86 {
     }
 
     /// AVX-512VL kernel: 8 lanes in 256-bit registers, native rotates and ternary logic.
-    mod avx512vl {
+    pub(super) mod avx512vl {
         use super::super::k32;
         use core::arch::x86_64::*;
         type V = __m256i;
@@ -811,7 +898,9 @@ mod x86 {
                 // SAFETY: the caller guarantees `off + 64 <= lane.len()`, so
                 // the unaligned 64-byte load stays inside the slice.
                 unsafe {
-                    *v = _mm512_loadu_si512(lane.as_ptr().add(off).cast());
+                    let p = lane.as_ptr().add(off);
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(super::PREFETCH).cast());
+                    *v = _mm512_loadu_si512(p.cast());
                 }
             }
             let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15] = r;
@@ -902,6 +991,116 @@ mod x86 {
         }
     }
 
+    /// Two independent 8-lane groups interleaved in one loop (16 lanes): each
+    /// group's step chain is latency-bound, so a second chain fills idle ports.
+    macro_rules! pair_module {
+        ($name:ident, $base:ident, $feat:literal) => {
+            mod $name {
+                use super::super::k32;
+                use super::$base as base;
+                use core::arch::x86_64::*;
+                type V = [__m256i; 2];
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn add(a: V, b: V) -> V {
+                    let ([a0, a1], [b0, b1]) = (a, b);
+                    [base::add(a0, b0), base::add(a1, b1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn splat(k: i32) -> V {
+                    [base::splat(k), base::splat(k)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn opaque(x: V) -> V {
+                    let [x0, x1] = x;
+                    [base::opaque(x0), base::opaque(x1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn rol<const L: i32, const R: i32>(x: V) -> V {
+                    let [x0, x1] = x;
+                    [base::rol::<L, R>(x0), base::rol::<L, R>(x1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn f(t: V, b: V, c: V, d: V) -> V {
+                    let ([t0, t1], [b0, b1], [c0, c1], [d0, d1]) = (t, b, c, d);
+                    [base::f(t0, b0, c0, d0), base::f(t1, b1, c1, d1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn g(t: V, b: V, c: V, d: V) -> V {
+                    let ([t0, t1], [b0, b1], [c0, c1], [d0, d1]) = (t, b, c, d);
+                    [base::g(t0, b0, c0, d0), base::g(t1, b1, c1, d1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn h(t: V, b: V, c: V, d: V) -> V {
+                    let ([t0, t1], [b0, b1], [c0, c1], [d0, d1]) = (t, b, c, d);
+                    [base::h(t0, b0, c0, d0), base::h(t1, b1, c1, d1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn i(t: V, b: V, c: V, d: V) -> V {
+                    let ([t0, t1], [b0, b1], [c0, c1], [d0, d1]) = (t, b, c, d);
+                    [base::i(t0, b0, c0, d0), base::i(t1, b1, c1, d1)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn load(s: &[u32; 16]) -> V {
+                    let (lo, hi) = super::split16(s);
+                    [super::load8(lo), super::load8(hi)]
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                fn store(s: &mut [u32; 16], v: V) {
+                    let [v0, v1] = v;
+                    let (mut lo, mut hi) = ([0u32; 8], [0u32; 8]);
+                    super::store8(&mut lo, v0);
+                    super::store8(&mut hi, v1);
+                    for (dst, src) in s.iter_mut().zip(lo.iter().chain(hi.iter())) {
+                        *dst = *src;
+                    }
+                }
+                /// # Safety
+                /// Every lane must hold at least `off + 64` bytes.
+                #[inline]
+                #[target_feature(enable = $feat)]
+                unsafe fn block(lanes: &[&[u8]; 16], off: usize) -> [V; 16] {
+                    let (lo, hi) = super::split16(lanes);
+                    // SAFETY: forwarded from the caller: every lane has `off + 64` bytes.
+                    let (w0, w1) = unsafe { (super::block8(lo, off), super::block8(hi, off)) };
+                    let mut out = [[_mm256_setzero_si256(); 2]; 16];
+                    for ((o, x), y) in out.iter_mut().zip(w0).zip(w1) {
+                        *o = [x, y];
+                    }
+                    out
+                }
+                #[inline]
+                #[target_feature(enable = $feat)]
+                pub(super) fn compress(st: &mut [[u32; 16]; 4], lanes: &[&[u8]; 16]) {
+                    vector_body!(st, lanes, load, store, block);
+                }
+            }
+        };
+    }
+    pair_module!(avx2x2, avx2, "avx2");
+
+    /// Splits a 16-element array into its two 8-element halves.
+    fn split16<T>(a: &[T; 16]) -> (&[T; 8], &[T; 8]) {
+        let [lo @ .., _, _, _, _, _, _, _, _] = a;
+        let [_, _, _, _, _, _, _, _, hi @ ..] = a;
+        (lo, hi)
+    }
+
+    /// Hashes `min(len / 64)` blocks of sixteen lanes as two interleaved AVX2 groups.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn avx2x2_compress(st: &mut [[u32; 16]; 4], lanes: &[&[u8]; 16]) {
+        avx2x2::compress(st, lanes);
+    }
+
     /// Hashes `min(len / 64)` blocks of eight lanes with AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) fn avx2_compress(st: &mut [[u32; 8]; 4], lanes: &[&[u8]; 8]) {
@@ -918,5 +1117,114 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) fn avx512_compress(st: &mut [[u32; 16]; 4], lanes: &[&[u8]; 16]) {
         avx512::compress(st, lanes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::{Digest, Md5};
+
+    /// Families that `compress_many_family` can be forced to, whatever this CPU has.
+    const FAMILIES: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2x2, Kernel::ScalarX4];
+
+    fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    fn reference(data: &[u8]) -> [u8; 16] {
+        Md5::digest(data).into()
+    }
+
+    /// Every message hashed by `hash` over its whole blocks, then finished.
+    fn digests(msgs: &[Vec<u8>], hash: impl Fn(&mut [(&mut Md5State, &[u8])])) -> Vec<[u8; 16]> {
+        let mut states = vec![Md5State::INIT; msgs.len()];
+        let mut jobs: Vec<(&mut Md5State, &[u8])> = states
+            .iter_mut()
+            .zip(msgs)
+            .map(|(s, m)| (s, &m[..m.len() / 64 * 64]))
+            .collect();
+        hash(&mut jobs);
+        drop(jobs);
+        states
+            .iter()
+            .zip(msgs)
+            .map(|(s, m)| finish(*s, &m[m.len() / 64 * 64..], m.len() as u64))
+            .collect()
+    }
+
+    fn every_way_agrees(msgs: &[Vec<u8>]) {
+        let want: Vec<[u8; 16]> = msgs.iter().map(|m| reference(m)).collect();
+        assert_eq!(
+            digests(msgs, compress_many),
+            want,
+            "auto, {} lanes",
+            msgs.len()
+        );
+        for k in Kernel::ALL.into_iter().filter(|k| k.available()) {
+            let got = digests(msgs, |jobs| compress_many_with(k, jobs));
+            assert_eq!(got, want, "kernel {k:?}, {} lanes", msgs.len());
+        }
+        for family in FAMILIES {
+            let got = digests(msgs, |jobs| compress_many_family(family, jobs));
+            assert_eq!(got, want, "family {family:?}, {} lanes", msgs.len());
+        }
+    }
+
+    #[test]
+    fn known_vectors_and_padding_boundaries() {
+        let got = digest_many(&[b"123456789", b""]);
+        assert_eq!(hex::encode(got[0]), "25f9e794323b453885f5181f1b624d0b");
+        assert_eq!(hex::encode(got[1]), "d41d8cd98f00b204e9800998ecf8427e");
+        let msgs: Vec<Vec<u8>> = (0..200).map(|n| random_bytes(n as u64, n)).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        for (m, d) in msgs.iter().zip(digest_many(&refs)) {
+            assert_eq!(d, reference(m), "length {}", m.len());
+        }
+    }
+
+    #[test]
+    fn every_kernel_agrees_on_unequal_lanes() {
+        // Small enough for debug builds; the lengths differ so lanes finish at different times.
+        let lengths = [0, 64, 128, 64 * 100, 64 * 257, 64 * 260, 64 * 5, 7];
+        for lanes in 1..=17usize {
+            let msgs: Vec<Vec<u8>> = (0..lanes)
+                .map(|l| {
+                    let len = lengths[(l * 3 + lanes) % lengths.len()] + (l * 11) % 64;
+                    random_bytes((lanes * 100 + l) as u64, len)
+                })
+                .collect();
+            every_way_agrees(&msgs);
+        }
+        let equal: Vec<Vec<u8>> = (0..33).map(|l| random_bytes(l, 64 * 37 + 13)).collect();
+        for lanes in [2, 8, 9, 16, 33] {
+            every_way_agrees(&equal[..lanes]);
+        }
+    }
+
+    #[test]
+    fn hashing_in_steps_is_hashing_at_once() {
+        const STEP: usize = 64 << 10;
+        let msgs: Vec<Vec<u8>> = (0..5).map(|l| random_bytes(l + 9, 3 * STEP)).collect();
+        let mut states = vec![Md5State::INIT; msgs.len()];
+        for at in (0..3 * STEP).step_by(STEP) {
+            let mut jobs: Vec<(&mut Md5State, &[u8])> = states
+                .iter_mut()
+                .zip(&msgs)
+                .map(|(s, m)| (s, &m[at..at + STEP]))
+                .collect();
+            compress_many(&mut jobs);
+        }
+        for (s, m) in states.iter().zip(&msgs) {
+            assert_eq!(finish(*s, &[], m.len() as u64), reference(m));
+        }
     }
 }
