@@ -1,6 +1,7 @@
 //! Reading request bodies: streamed into a blob (objects, parts) or collected (XML), with the
 //! length, Content-MD5 and payload-hash checks that decide whether anything is recorded.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +15,10 @@ use osspart_protocol::ErrorCode;
 use sha2::Sha256;
 
 use super::error::ApiError;
-use crate::store::{FinishedBlob, Md5Chain, Store, StoreError, WrittenBlock};
+
+use crate::store::{
+    BlobWriter, BodyHashes, FinishedBlob, Md5Chain, Store, StoreError, WrittenBlock,
+};
 
 tokio::task_local! {
     /// How long a body may stall between two chunks before the request fails; set for each
@@ -135,9 +139,12 @@ pub async fn ingest_chained(
         writer.continue_chain(chain);
     }
     let mut sha = checks.content_sha256.map(|_| Sha256::new());
-    // The block being hashed and written on a blocking thread while the next one fills: at
-    // most one per body, so its bytes reach the file (and the digests) in order.
-    let mut in_flight: Option<tokio::task::JoinHandle<Result<WrittenBlock, StoreError>>> = None;
+    // Full blocks go to blocking threads that hash them, hand the digests back (the next
+    // block is hashed only then, so the bytes are hashed in order) and write them. Up to
+    // WRITES_IN_FLIGHT blocks per body may still be being written.
+    let mut hashing: Option<tokio::sync::oneshot::Receiver<BodyHashes>> = None;
+    let mut writes: VecDeque<tokio::task::JoinHandle<Result<WrittenBlock, StoreError>>> =
+        VecDeque::new();
     while let Some(chunk) = next_chunk(body).await? {
         if writer.len() + chunk.len() as u64 > max {
             return Err(too_large(writer.len() + chunk.len() as u64, max));
@@ -150,16 +157,26 @@ pub async fn ingest_chained(
             let n = writer.buffer(rest)?;
             rest = rest.get(n..).unwrap_or_default();
             if writer.has_full_block() {
-                if let Some(done) = in_flight.take() {
-                    writer.block_written(join_block(done).await?)?;
+                take_hashes_back(&mut writer, &mut hashing, &mut writes).await?;
+                while writes.len() >= WRITES_IN_FLIGHT {
+                    if let Some(done) = writes.pop_front() {
+                        writer.block_written(join_block(done).await?)?;
+                    }
                 }
                 if let Some(job) = writer.take_full_block()? {
-                    in_flight = Some(tokio::task::spawn_blocking(move || job.run()));
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    writes.push_back(tokio::task::spawn_blocking(move || {
+                        job.run(|h| {
+                            let _ = tx.send(h);
+                        })
+                    }));
+                    hashing = Some(rx);
                 }
             }
         }
     }
-    if let Some(done) = in_flight.take() {
+    take_hashes_back(&mut writer, &mut hashing, &mut writes).await?;
+    while let Some(done) = writes.pop_front() {
         writer.block_written(join_block(done).await?)?;
     }
     if let Some(n) = checks.content_length {
@@ -177,6 +194,33 @@ pub async fn ingest_chained(
     };
     checks.verify(Some(blob.md5), sha.map(|h| h.finalize().into()))?;
     Ok(blob)
+}
+
+/// Blocks of one body that may be being written at once (beside the one being hashed).
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// Waits until the block being hashed hands the body's digests back. Should its task have
+/// failed first, the failure comes from its write's result.
+async fn take_hashes_back(
+    writer: &mut BlobWriter,
+    hashing: &mut Option<tokio::sync::oneshot::Receiver<BodyHashes>>,
+    writes: &mut VecDeque<tokio::task::JoinHandle<Result<WrittenBlock, StoreError>>>,
+) -> Result<(), ApiError> {
+    let Some(rx) = hashing.take() else {
+        return Ok(());
+    };
+    match rx.await {
+        Ok(hashes) => {
+            writer.hashes_back(hashes);
+            Ok(())
+        }
+        Err(_) => {
+            while let Some(done) = writes.pop_front() {
+                join_block(done).await?;
+            }
+            Err(ApiError::new(ErrorCode::InternalError))
+        }
+    }
 }
 
 /// Waits for a block write on the blocking pool.

@@ -204,7 +204,9 @@ pub struct ChainedMd5 {
 /// where the file system takes it, so the bytes are not copied into the page cache). An async
 /// caller runs those on a blocking thread, one at a time per body, while the next block fills
 /// ([`buffer`](BlobWriter::buffer), [`take_full_block`](BlobWriter::take_full_block),
-/// [`block_written`](BlobWriter::block_written)); [`write`](BlobWriter::write) does all of it
+/// [`hashes_back`](BlobWriter::hashes_back), [`block_written`](BlobWriter::block_written));
+/// the digests come back as soon as a block is hashed, so the next block's hashing need not
+/// wait for the previous block's write. [`write`](BlobWriter::write) does all of it
 /// in place for blocking callers.
 ///
 /// Dropping it without [`finish`](BlobWriter::finish) deletes any temporary file, so a failed
@@ -414,7 +416,8 @@ fn write_all_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
 }
 
 /// One full block of a file body on its way to disk: [`run`](BlockWrite::run) it on a
-/// thread that may block, then hand the result to [`BlobWriter::block_written`].
+/// thread that may block, then hand its digests to [`BlobWriter::hashes_back`] (as soon as
+/// they come) and the result to [`BlobWriter::block_written`].
 pub struct BlockWrite {
     file: std::sync::Arc<BodyFile>,
     block: Block,
@@ -433,26 +436,37 @@ impl fmt::Debug for BlockWrite {
 
 impl BlockWrite {
     /// Hashes the block (its MD5 together with the blocks other bodies hash at the same
-    /// time) and writes it at its place in the file (blocking).
-    pub fn run(mut self) -> Result<WrittenBlock, StoreError> {
+    /// time), gives the body's digests to `hashed` (so the next block can be hashed while
+    /// this one is still being written), then writes the block at its place in the file
+    /// (blocking).
+    pub fn run(mut self, hashed: impl FnOnce(BodyHashes)) -> Result<WrittenBlock, StoreError> {
         let h = &mut self.hashes;
         h.crc.update(self.block.bytes());
         if let Some((_, chain)) = &mut h.chain {
             chain.update(self.block.bytes());
         }
         self.block = h.md5.update_batched(&MD5_BATCHER, self.block);
+        hashed(BodyHashes(self.hashes));
         self.file.write_at(self.block.bytes(), self.offset)?;
-        Ok(WrittenBlock {
-            block: self.block,
-            hashes: self.hashes,
-        })
+        Ok(WrittenBlock { block: self.block })
     }
 }
 
-/// A block [`BlockWrite::run`] wrote, with the body's digests; give it back to its writer.
+/// A body's running digests, handed out by [`BlockWrite::run`] once its block is hashed; give
+/// them back with [`BlobWriter::hashes_back`] before taking the next block.
+pub struct BodyHashes(Hashes);
+
+impl fmt::Debug for BodyHashes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyHashes")
+            .field("len", &self.0.crc.len())
+            .finish()
+    }
+}
+
+/// A block [`BlockWrite::run`] wrote; give it back to its writer for reuse.
 pub struct WrittenBlock {
     block: Block,
-    hashes: Hashes,
 }
 
 impl fmt::Debug for WrittenBlock {
@@ -693,7 +707,9 @@ impl BlobWriter {
             let n = self.buffer(rest)?;
             rest = rest.get(n..).unwrap_or_default();
             if let Some(job) = self.take_full_block()? {
-                let done = job.run()?;
+                let mut hashes = None;
+                let done = job.run(|h| hashes = Some(h))?;
+                self.hashes_back(hashes.ok_or_else(hashes_away_error)?);
                 self.block_written(done)?;
             } else if rest.is_empty() {
                 return Ok(());
@@ -728,8 +744,8 @@ impl BlobWriter {
         matches!(&self.sink, Sink::File(f) if f.has_full_block())
     }
 
-    /// The full block to write next, if one is waiting. The previous block's
-    /// [`WrittenBlock`] must have been handed back first: it carries the digests.
+    /// The full block to write next, if one is waiting. The previous block's digests
+    /// ([`BodyHashes`]) must have been handed back first; its write may still be under way.
     pub fn take_full_block(&mut self) -> Result<Option<BlockWrite>, StoreError> {
         let Sink::File(file) = &mut self.sink else {
             return Ok(None);
@@ -752,9 +768,14 @@ impl BlobWriter {
         }))
     }
 
-    /// Takes back a block [`BlockWrite::run`] wrote, with the digests it carried.
+    /// Takes back the digests a [`BlockWrite`] carried away.
+    pub fn hashes_back(&mut self, hashes: BodyHashes) {
+        self.hashes = Some(hashes.0);
+    }
+
+    /// Takes back a block [`BlockWrite::run`] wrote. Every block taken must come back before
+    /// [`finish`](BlobWriter::finish).
     pub fn block_written(&mut self, done: WrittenBlock) -> Result<(), StoreError> {
-        self.hashes = Some(done.hashes);
         match &mut self.sink {
             Sink::File(file) => file.block_written(done.block),
             Sink::Memory(_) => {
@@ -1052,9 +1073,17 @@ mod tests {
                 let blob = w.finish().unwrap();
                 assert_blob(&layout, &blob, &data);
 
-                // The async caller's steps: buffer, then one block write at a time.
+                // The async caller's steps: buffer, then hash one block at a time while up
+                // to two earlier ones are still to be handed back as written.
                 let mut w = BlobWriter::create(&layout, 100, Some(len as u64)).unwrap();
                 let mut in_flight: Option<BlockWrite> = None;
+                let mut written = std::collections::VecDeque::new();
+                let run = |job: BlockWrite, w: &mut BlobWriter| {
+                    let mut hashes = None;
+                    let done = job.run(|h| hashes = Some(h)).unwrap();
+                    w.hashes_back(hashes.unwrap());
+                    done
+                };
                 for piece in data.chunks(chunk) {
                     let mut rest = piece;
                     while !rest.is_empty() {
@@ -1062,7 +1091,10 @@ mod tests {
                         rest = &rest[n..];
                         if w.has_full_block() {
                             if let Some(job) = in_flight.take() {
-                                w.block_written(job.run().unwrap()).unwrap();
+                                written.push_back(run(job, &mut w));
+                            }
+                            if written.len() > 2 {
+                                w.block_written(written.pop_front().unwrap()).unwrap();
                             }
                             in_flight = w.take_full_block().unwrap();
                             assert!(in_flight.is_some());
@@ -1072,7 +1104,10 @@ mod tests {
                     }
                 }
                 if let Some(job) = in_flight.take() {
-                    w.block_written(job.run().unwrap()).unwrap();
+                    written.push_back(run(job, &mut w));
+                }
+                for done in written {
+                    w.block_written(done).unwrap();
                 }
                 let blob = w.finish().unwrap();
                 assert_blob(&layout, &blob, &data);

@@ -39,8 +39,8 @@ use rusqlite::{Connection, Transaction};
 use time::OffsetDateTime;
 
 pub use blobs::{
-    md5_lanes, Batcher, BlobId, BlobReader, BlobWriter, BlockWrite, BodyMd5, ChainedMd5,
-    FinishedBlob, Md5Chain, WrittenBlock,
+    md5_lanes, Batcher, BlobId, BlobReader, BlobWriter, BlockWrite, BodyHashes, BodyMd5,
+    ChainedMd5, FinishedBlob, Md5Chain, WrittenBlock,
 };
 pub use inline::DEFAULT_INLINE_MAX;
 pub use recovery::RecoveryReport;
