@@ -73,11 +73,11 @@ pub mod credentials;
 pub mod download;
 pub mod error;
 pub mod fileio;
+#[cfg(target_os = "linux")]
+mod mapped;
 pub mod ops;
 pub mod retry;
 mod sendfile;
-#[cfg(target_os = "linux")]
-mod mapped;
 pub mod upload;
 
 pub use client::{BodyStream, Client, FileBody, Request, Response};
