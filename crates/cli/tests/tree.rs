@@ -632,6 +632,10 @@ fn ctrl_c_pauses_a_tree_and_the_same_command_finishes_it() {
         "300KiB",
         "--part-size",
         "100KiB",
+        // Slow enough that the tree is still being sent when Ctrl-C comes (unpaced, a fast
+        // machine finishes it first), fast enough for the second run.
+        "--bandwidth-limit",
+        "6MiB/s",
     ];
     let child = home.command(&args).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(400));
