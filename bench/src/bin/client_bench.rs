@@ -411,11 +411,9 @@ fn md5_alone(data: &[u8]) -> anyhow::Result<Md5Alone> {
     let hashed = (streams.len() * stream_len) as f64;
     let lanes_md5 = lanes_md5 * data.len() as f64 / hashed;
     let want: [u8; 16] = md5::Md5::digest(&streams[0][..stream_len]).into();
-    let (lane0, _) = {
-        let mut s = Md5State::INIT;
-        md5_lanes::compress_many(&mut [(&mut s, &streams[0][..stream_len])]);
-        (md5_lanes::finish(s, &[], stream_len as u64), ())
-    };
+    let mut lane0 = Md5State::INIT;
+    md5_lanes::compress_many(&mut [(&mut lane0, &streams[0][..stream_len])]);
+    let lane0 = md5_lanes::finish(lane0, &[], stream_len as u64);
     anyhow::ensure!(lane0 == want, "the lanes MD5 disagrees with md-5");
     Ok(Md5Alone {
         crate_md5,

@@ -60,6 +60,8 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// Denied, not forbidden: `mapped` (the read-only file map the sendfile path checksums) allows
+// it there alone.
 #![deny(unsafe_code)]
 
 // First, so every module below can generate its options' setters with `with_setters!`.

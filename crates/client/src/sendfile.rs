@@ -2,8 +2,8 @@
 //! of a file ([`FileBody`]) is written by hand on a pooled connection and its body handed to
 //! `sendfile(2)`: the bytes go from the page cache to the socket without passing through user
 //! space (over loopback, and on network cards that gather pages, without being copied at all).
-//! The CRC-64 still covers the bytes as they are now: each chunk is first read into one small,
-//! cache-resident buffer and checksummed, then sent from the file; the service's CRC-64 of what
+//! The CRC-64 still covers the bytes as they are now: each chunk is first mapped
+//! (`src/mapped.rs`) and checksummed, then sent from the file; the service's CRC-64 of what
 //! it received is compared with it as for any part, so a file that changes in between is caught.
 //!
 //! One blocking thread runs a whole exchange (head, body, answer), so there are no hand-offs

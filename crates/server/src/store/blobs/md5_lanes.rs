@@ -60,9 +60,10 @@ pub fn compress_many(jobs: &mut [(&mut Md5State, &[u8])]) {
     compress_auto(best_kernel(), jobs);
 }
 
-/// [`compress_many`]'s job-count policy for a given kernel family (`Avx512`, `Avx2x2` or `ScalarX4`); test hook.
-#[doc(hidden)]
-pub fn compress_many_family(family: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
+/// [`compress_many`]'s job-count policy for a given kernel family (`Avx512`, `Avx2x2` or
+/// `ScalarX4`), so the tests cover every family's policy whatever this CPU has.
+#[cfg(test)]
+fn compress_many_family(family: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
     // Every kernel `kernel_for_group` derives from a family needs the same CPU
     // features as the family itself.
     let best = if family.available() {
@@ -99,27 +100,6 @@ pub fn kernel_name() -> &'static str {
     }
 }
 
-/// A whole-message convenience for tests and small inputs: pads and finishes.
-#[must_use]
-pub fn digest_many(messages: &[&[u8]]) -> Vec<[u8; 16]> {
-    let mut states = vec![Md5State::INIT; messages.len()];
-    let mut jobs: Vec<(&mut Md5State, &[u8])> = states
-        .iter_mut()
-        .zip(messages.iter())
-        .map(|(s, m)| (s, whole_blocks(m)))
-        .collect();
-    compress_many(&mut jobs);
-    drop(jobs);
-    states
-        .iter()
-        .zip(messages.iter())
-        .map(|(s, m)| {
-            let (_, tail) = m.split_at(m.len() / 64 * 64);
-            finish(*s, tail, m.len() as u64)
-        })
-        .collect()
-}
-
 /// Applies MD5 padding to the final partial block `tail` (normally `< 64` bytes) of a stream of `total_len` bytes and returns the digest.
 ///
 /// `state` must cover exactly the bytes before `tail`. If `tail` is 64 bytes or
@@ -145,10 +125,9 @@ pub fn finish(state: Md5State, tail: &[u8], total_len: u64) -> [u8; 16] {
     Md5State { a, b, c, d }.to_digest()
 }
 
-/// A compression kernel, selectable for tests and benchmarks.
-#[doc(hidden)]
+/// A compression kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
+enum Kernel {
     /// One stream at a time, plain scalar code.
     Scalar,
     /// Two streams interleaved in general-purpose registers.
@@ -167,7 +146,8 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in order of preference from slowest to fastest.
-    pub const ALL: [Kernel; 7] = [
+    #[cfg(test)]
+    const ALL: [Kernel; 7] = [
         Kernel::Scalar,
         Kernel::ScalarX2,
         Kernel::ScalarX4,
@@ -177,23 +157,8 @@ impl Kernel {
         Kernel::Avx512,
     ];
 
-    /// Short name for logs and benchmarks.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Scalar => "scalar",
-            Kernel::ScalarX2 => "scalar-x2",
-            Kernel::ScalarX4 => "scalar-x4",
-            Kernel::Avx2 => "avx2",
-            Kernel::Avx512Vl => "avx512vl-256",
-            Kernel::Avx512 => "avx512",
-            Kernel::Avx2x2 => "avx2-2x8",
-        }
-    }
-
     /// How many streams the kernel hashes per pass.
-    #[must_use]
-    pub fn lanes(self) -> usize {
+    fn lanes(self) -> usize {
         match self {
             Kernel::Scalar => 1,
             Kernel::ScalarX2 => 2,
@@ -204,8 +169,7 @@ impl Kernel {
     }
 
     /// Whether this CPU can run the kernel.
-    #[must_use]
-    pub fn available(self) -> bool {
+    fn available(self) -> bool {
         match self {
             Kernel::Scalar | Kernel::ScalarX2 | Kernel::ScalarX4 => true,
             #[cfg(target_arch = "x86_64")]
@@ -223,9 +187,10 @@ impl Kernel {
     }
 }
 
-/// Like [`compress_many`] but forces one kernel for every group (falls back to scalar if the CPU lacks it); test/bench hook.
-#[doc(hidden)]
-pub fn compress_many_with(kernel: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
+/// Like [`compress_many`] but forces one kernel for every group (scalar if the CPU lacks it),
+/// so the tests cover every kernel this CPU has.
+#[cfg(test)]
+fn compress_many_with(kernel: Kernel, jobs: &mut [(&mut Md5State, &[u8])]) {
     let k = if kernel.available() {
         kernel
     } else {
@@ -1181,12 +1146,11 @@ mod tests {
 
     #[test]
     fn known_vectors_and_padding_boundaries() {
-        let got = digest_many(&[b"123456789", b""]);
+        let got = digests(&[b"123456789".to_vec(), Vec::new()], compress_many);
         assert_eq!(hex::encode(got[0]), "25f9e794323b453885f5181f1b624d0b");
         assert_eq!(hex::encode(got[1]), "d41d8cd98f00b204e9800998ecf8427e");
         let msgs: Vec<Vec<u8>> = (0..200).map(|n| random_bytes(n as u64, n)).collect();
-        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-        for (m, d) in msgs.iter().zip(digest_many(&refs)) {
+        for (m, d) in msgs.iter().zip(digests(&msgs, compress_many)) {
             assert_eq!(d, reference(m), "length {}", m.len());
         }
     }
