@@ -12,7 +12,8 @@ use crate::exit::BadArguments;
 /// Flags that shape the objects `cp` and `sync` write.
 #[derive(Debug, Args, Clone)]
 pub struct UploadArgs {
-    /// Parts in flight at once, per file.
+    /// Parts being sent (or fetched) at once, per file; an uploaded file part waits for its
+    /// answer outside this count once it is all sent.
     #[arg(long, default_value_t = 5)]
     pub parallel: usize,
     /// Part size, e.g. 8MiB (100KiB..5GiB; raised automatically to fit 10,000 parts).

@@ -733,6 +733,9 @@ pub struct FileBody {
     len: u64,
     /// CRC-64 of the bytes the latest attempt read, once it read all of them.
     crc: Arc<std::sync::Mutex<Option<u64>>>,
+    /// A place among the bodies being sent, given up as soon as the body has gone out whole
+    /// (its answer may take a while longer).
+    sending: Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
 }
 
 impl FileBody {
@@ -743,6 +746,7 @@ impl FileBody {
             offset,
             len,
             crc: Arc::default(),
+            sending: Arc::default(),
         }
     }
 
@@ -751,9 +755,28 @@ impl FileBody {
         *self.crc.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records what [`FileBody::sent_crc64`] reports.
+    /// Records what [`FileBody::sent_crc64`] reports; a body sent whole gives up its place
+    /// ([`FileBody::hold_while_sending`]).
     pub(crate) fn set_sent_crc64(&self, crc: Option<u64>) {
         *self.crc.lock().unwrap_or_else(|p| p.into_inner()) = crc;
+        if crc.is_some() {
+            self.stop_holding();
+        }
+    }
+
+    /// Keeps `place` until the body has gone out whole (or [`FileBody::stop_holding`]).
+    pub(crate) fn hold_while_sending(&self, place: tokio::sync::OwnedSemaphorePermit) {
+        *self.sending.lock().unwrap_or_else(|p| p.into_inner()) = Some(place);
+    }
+
+    /// Gives up the place held by [`FileBody::hold_while_sending`], if still held.
+    pub(crate) fn stop_holding(&self) {
+        let place = self
+            .sending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(place);
     }
 
     /// Length of the range.
@@ -778,7 +801,7 @@ impl FileBody {
 
     fn stream(&self, counter: Option<Arc<AtomicU64>>) -> reqwest::Body {
         // An empty range is all sent before it starts.
-        *self.crc.lock().unwrap_or_else(|p| p.into_inner()) = (self.len == 0).then_some(0);
+        self.set_sent_crc64((self.len == 0).then_some(0));
         let me = self.clone();
         let start = (0u64, osspart_protocol::crc64::Crc64::new());
         let pieces = futures_util::stream::try_unfold(start, move |(done, mut crc)| {
@@ -801,7 +824,7 @@ impl FileBody {
                 let done = done + n as u64;
                 if done == me.len {
                     // Recorded with the last piece: the connection need not ask again.
-                    *me.crc.lock().unwrap_or_else(|p| p.into_inner()) = Some(crc.value());
+                    me.set_sent_crc64(Some(crc.value()));
                 }
                 if let Some(c) = &counter {
                     c.fetch_add(n as u64, Ordering::Relaxed);

@@ -9,6 +9,7 @@ mod hostile_service;
 mod interop;
 mod operation_model;
 mod ops;
+mod part_places;
 mod resume;
 mod single;
 mod upload;

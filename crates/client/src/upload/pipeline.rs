@@ -1,6 +1,12 @@
 //! The part pipeline: parts cut by the plan go out at most `parallel` at once; file parts are
 //! read while they are sent, stream parts from reusable buffers; each part's CRC-64 is
 //! compared with the service's, and retries follow the transfer's one retrier.
+//!
+//! A file part gives up its place among the `parallel` as soon as its bytes have all gone
+//! out, so the next part is on its way while the service stores the previous one (hashing,
+//! syncing, committing: dead time for a connection that waits for the answer). At most
+//! [`OPEN_PER_PLACE`] times `parallel` requests are open. A stream part keeps its place until
+//! it is answered, because its buffer stays for a retry.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +41,9 @@ pub(super) enum Payload {
 /// Bytes read at a time when a file range is only checksummed.
 const DIGEST_CHUNK: usize = 256 * 1024;
 
+/// Requests that may be open per place among the parts being sent (see the module doc).
+const OPEN_PER_PLACE: usize = 2;
+
 /// One part, ready to send.
 struct Job {
     number: u32,
@@ -43,7 +52,11 @@ struct Job {
     /// The part the service already holds under this number, when it must be compared with
     /// the local bytes before deciding to send.
     candidate: Option<PartInfo>,
-    _permit: OwnedSemaphorePermit,
+    /// Its place among the parts being sent, taken in part order for the first attempt.
+    place: Option<OwnedSemaphorePermit>,
+    /// Where a retry of a file part takes a place again.
+    places: Arc<Semaphore>,
+    _open: OwnedSemaphorePermit,
     _budget: Option<BudgetPermit>,
 }
 
@@ -172,14 +185,16 @@ impl Shared {
     }
 }
 
-/// Reads parts in order into free buffers and runs at most `parallel` sends at once.
+/// Reads parts in order into free buffers and runs at most `parallel` sends at once (and at
+/// most [`OPEN_PER_PLACE`] times as many open requests).
 pub(super) async fn send_parts(
     shared: &Arc<Shared>,
     mut source: Source,
     plan: &Plan,
     start: &Start,
 ) -> Result<()> {
-    let permits = Arc::new(Semaphore::new(shared.options.parallel));
+    let places = Arc::new(Semaphore::new(shared.options.parallel));
+    let open = Arc::new(Semaphore::new(shared.options.parallel * OPEN_PER_PLACE));
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     let mut number = 0u32;
     let mut offset = 0u64;
@@ -205,8 +220,16 @@ pub(super) async fn send_parts(
             if start.done.contains_key(&number) {
                 continue;
             }
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            let both = async {
+                let open = open.clone().acquire_owned().await;
+                let place = places.clone().acquire_owned().await;
+                (open, place)
+            };
+            let (open, place) = tokio::select! {
+                (o, p) = both => (
+                    o.expect("semaphore is never closed"),
+                    p.expect("semaphore is never closed"),
+                ),
                 Some(joined) = tasks.join_next() => {
                     joined.map_err(|e| Error::Io(std::io::Error::other(e)))??;
                     number -= 1;
@@ -243,7 +266,9 @@ pub(super) async fn send_parts(
                     offset: part_offset,
                     payload,
                     candidate: start.candidates.get(&number).cloned(),
-                    _permit: permit,
+                    place: Some(place),
+                    places: places.clone(),
+                    _open: open,
                     _budget: budget,
                 },
             ));
@@ -298,7 +323,7 @@ async fn read_part(shared: &Shared, source: &mut Source, offset: u64, len: u64) 
 }
 
 /// Sends one part with its retry budget, or adopts the service's copy when it matches.
-async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
+async fn send_part(shared: Arc<Shared>, mut job: Job) -> Result<()> {
     let (size, mut known_crc) = match &job.payload {
         Payload::Buffer { data, crc } => (data.len() as u64, Some(*crc)),
         Payload::File { len } => (*len, None),
@@ -377,6 +402,15 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
     let mut attempts = retrier.attempts();
     loop {
         let attempt_req = req.clone();
+        if let Some(body) = &attempt_req.file_body {
+            let place = match job.place.take() {
+                Some(p) => p,
+                None => {
+                    (job.places.clone().acquire_owned().await).expect("semaphore is never closed")
+                }
+            };
+            body.hold_while_sending(place);
+        }
         let send = async {
             let response = client.send_once(attempt_req).await?;
             // A file part's CRC-64 is known once its bytes went out; every attempt must have
@@ -406,6 +440,9 @@ async fn send_part(shared: Arc<Shared>, job: Job) -> Result<()> {
             },
             None => send.await,
         };
+        if let Some(body) = &req.file_body {
+            body.stop_holding();
+        }
         match result {
             Ok((out, crc)) => {
                 shared.parts_sent.fetch_add(1, Ordering::SeqCst);
