@@ -1,7 +1,7 @@
 //! A file part gives up its place among the `parallel` parts being sent once its bytes are out:
 //! while the service is still storing it, the next part is already on its way, and no more than
-//! twice `parallel` requests are ever open. A stand-in service on loopback holds every
-//! UploadPart answer until `2 * parallel` bodies have arrived unanswered (or a few seconds have
+//! three times `parallel` requests are ever open. A stand-in service on loopback holds every
+//! UploadPart answer until `3 * parallel` bodies have arrived unanswered (or a few seconds have
 //! passed, which is what a client that waits for each answer before sending the next part
 //! would see), and counts what was open at once.
 
@@ -19,7 +19,7 @@ use crate::support::{credentials, pattern, PART};
 const PARALLEL: usize = 2;
 
 /// Unanswered parts the stand-in waits for before it answers them all.
-const HOLD: usize = 2 * PARALLEL;
+const HOLD: usize = 3 * PARALLEL;
 
 /// Longest the stand-in holds an answer when fewer than [`HOLD`] parts arrive.
 const GIVE_UP: Duration = Duration::from_secs(3);

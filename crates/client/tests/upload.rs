@@ -867,8 +867,8 @@ async fn a_dropped_upload_stops_its_tasks_and_lets_go_of_the_file() {
     let client = client_for(config).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("src.bin");
-    // 16 parts answered 200 ms late, at most 4 open at once (2 being sent): 800 ms or more.
-    std::fs::write(&file, pattern(16 * PART, 13)).unwrap();
+    // 24 parts answered 200 ms late, at most 6 open at once (2 being sent): 800 ms or more.
+    std::fs::write(&file, pattern(24 * PART, 13)).unwrap();
     let checkpoint = dir.path().join("cp.json");
     proxy.delay_parts(Duration::from_millis(200));
     let options = small_parts()

@@ -44,7 +44,7 @@ pub struct UploadOptions {
     /// Progress persistence (default none: an interrupted upload starts over).
     pub checkpoint: Option<CheckpointSpec>,
     /// Parts being sent at once (default 5). A file part whose bytes are all out waits for
-    /// its answer outside this count, so up to twice as many requests may be open.
+    /// its answer outside this count, so up to three times as many requests may be open.
     pub parallel: usize,
     /// Part size in bytes (default 1 MiB; 100 KiB..=5 GiB; raised to fit 10,000 parts).
     pub part_size: u64,
