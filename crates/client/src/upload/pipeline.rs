@@ -55,10 +55,9 @@ struct Job {
     /// The part the service already holds under this number, when it must be compared with
     /// the local bytes before deciding to send.
     candidate: Option<PartInfo>,
-    /// Its place among the parts being sent, taken in part order for the first attempt.
+    /// Its place among the parts being sent ([`Shared::places`]), taken in part order for
+    /// the first attempt.
     place: Option<OwnedSemaphorePermit>,
-    /// Where a retry of a file part takes a place again.
-    places: Arc<Semaphore>,
     _open: OwnedSemaphorePermit,
     _budget: Option<BudgetPermit>,
 }
@@ -84,6 +83,8 @@ pub(super) struct Shared {
     pub(super) total: Option<u64>,
     pub(super) parts_total: Option<u32>,
     pub(super) report: tokio::sync::Mutex<f64>,
+    /// Places among the parts being sent: `parallel` of them.
+    pub(super) places: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -196,7 +197,6 @@ pub(super) async fn send_parts(
     plan: &Plan,
     start: &Start,
 ) -> Result<()> {
-    let places = Arc::new(Semaphore::new(shared.options.parallel));
     let open = Arc::new(Semaphore::new(shared.options.parallel * OPEN_PER_PLACE));
     let mut tasks: JoinSet<Result<()>> = JoinSet::new();
     let mut number = 0u32;
@@ -225,7 +225,7 @@ pub(super) async fn send_parts(
             }
             let both = async {
                 let open = open.clone().acquire_owned().await;
-                let place = places.clone().acquire_owned().await;
+                let place = shared.places.clone().acquire_owned().await;
                 (open, place)
             };
             let (open, place) = tokio::select! {
@@ -270,7 +270,6 @@ pub(super) async fn send_parts(
                     payload,
                     candidate: start.candidates.get(&number).cloned(),
                     place: Some(place),
-                    places: places.clone(),
                     _open: open,
                     _budget: budget,
                 },
@@ -408,9 +407,8 @@ async fn send_part(shared: Arc<Shared>, mut job: Job) -> Result<()> {
         if let Some(body) = &attempt_req.file_body {
             let place = match job.place.take() {
                 Some(p) => p,
-                None => {
-                    (job.places.clone().acquire_owned().await).expect("semaphore is never closed")
-                }
+                None => (shared.places.clone().acquire_owned().await)
+                    .expect("semaphore is never closed"),
             };
             body.hold_while_sending(place);
         }

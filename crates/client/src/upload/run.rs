@@ -226,6 +226,7 @@ impl Client {
             total: plan.total,
             parts_total: plan.part_count(),
             report: tokio::sync::Mutex::new(0.0),
+            places: Arc::new(tokio::sync::Semaphore::new(options.parallel)),
             options,
         });
         shared.save_checkpoint().await?;

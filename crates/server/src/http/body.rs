@@ -15,7 +15,6 @@ use osspart_protocol::ErrorCode;
 use sha2::Sha256;
 
 use super::error::ApiError;
-
 use crate::store::{
     BlobWriter, BodyHashes, FinishedBlob, Md5Chain, Store, StoreError, WrittenBlock,
 };

@@ -707,9 +707,7 @@ impl BlobWriter {
             let n = self.buffer(rest)?;
             rest = rest.get(n..).unwrap_or_default();
             if let Some(job) = self.take_full_block()? {
-                let mut hashes = None;
-                let done = job.run(|h| hashes = Some(h))?;
-                self.hashes_back(hashes.ok_or_else(hashes_away_error)?);
+                let done = self.run_here(job)?;
                 self.block_written(done)?;
             } else if rest.is_empty() {
                 return Ok(());
@@ -766,6 +764,15 @@ impl BlobWriter {
             offset,
             hashes,
         }))
+    }
+
+    /// Runs `job` on this thread (blocking) and takes its digests back at once; the block
+    /// still goes to [`block_written`](BlobWriter::block_written).
+    pub fn run_here(&mut self, job: BlockWrite) -> Result<WrittenBlock, StoreError> {
+        let mut hashes = None;
+        let done = job.run(|h| hashes = Some(h))?;
+        self.hashes_back(hashes.ok_or_else(hashes_away_error)?);
+        Ok(done)
     }
 
     /// Takes back the digests a [`BlockWrite`] carried away.
@@ -1078,12 +1085,6 @@ mod tests {
                 let mut w = BlobWriter::create(&layout, 100, Some(len as u64)).unwrap();
                 let mut in_flight: Option<BlockWrite> = None;
                 let mut written = std::collections::VecDeque::new();
-                let run = |job: BlockWrite, w: &mut BlobWriter| {
-                    let mut hashes = None;
-                    let done = job.run(|h| hashes = Some(h)).unwrap();
-                    w.hashes_back(hashes.unwrap());
-                    done
-                };
                 for piece in data.chunks(chunk) {
                     let mut rest = piece;
                     while !rest.is_empty() {
@@ -1091,7 +1092,7 @@ mod tests {
                         rest = &rest[n..];
                         if w.has_full_block() {
                             if let Some(job) = in_flight.take() {
-                                written.push_back(run(job, &mut w));
+                                written.push_back(w.run_here(job).unwrap());
                             }
                             if written.len() > 2 {
                                 w.block_written(written.pop_front().unwrap()).unwrap();
@@ -1104,7 +1105,7 @@ mod tests {
                     }
                 }
                 if let Some(job) = in_flight.take() {
-                    written.push_back(run(job, &mut w));
+                    written.push_back(w.run_here(job).unwrap());
                 }
                 for done in written {
                     w.block_written(done).unwrap();
